@@ -1,0 +1,39 @@
+//! The local server: merges every group's router, listens on `LATCHKEY_LISTEN`, shuts down
+//! cleanly on Ctrl-C.
+
+use axum::Router;
+use latchkey::{AppState, Config, http::middleware, telemetry};
+
+/// Every endpoint group's router, merged; the same routes the Lambda functions serve.
+pub fn app(state: AppState) -> Router {
+    let router = Router::new()
+        .merge(latchkey_well_known::router(state.clone()))
+        .merge(latchkey_accounts::router(state.clone()));
+    middleware::apply(router, &state.config)
+}
+
+pub async fn serve() -> Result<(), Box<dyn std::error::Error>> {
+    let config = Config::from_env()?;
+    telemetry::init(config.log_json);
+    let listen = config.listen;
+    let state = AppState::from_config(config).await?;
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
+    let url = format!("http://{}", listener.local_addr()?);
+    tracing::info!(
+        backend = state.config.backend.name(),
+        data_dir = %state.config.data_dir.display(),
+        "Latchkey is listening on {url}; try: curl {url}/health"
+    );
+    axum::serve(
+        listener,
+        app(state).into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(async {
+        let _ = tokio::signal::ctrl_c().await;
+        tracing::info!("shutting down");
+    })
+    .await?;
+    Ok(())
+}

@@ -1,0 +1,9 @@
+//! Adapters: each implements one port against one real thing, named after what it talks to.
+
+pub mod dynamodb;
+pub mod embedded;
+pub mod kms;
+pub mod local_cipher;
+pub mod outbox;
+pub mod ses;
+pub mod system;

@@ -1,0 +1,383 @@
+//! Typed settings, read once from the environment at start-up. Every variable has a safe local
+//! default or is named in the error when it is missing or malformed, so a bad deployment fails at
+//! once with one clear line instead of on the first request.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Which adapters back the ports.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    /// Embedded store, `.eml` outbox, local key file: a laptop with no AWS account.
+    Local,
+    /// DynamoDB, SES v2 and KMS (an emulator when `AWS_ENDPOINT_URL` is set).
+    Aws,
+}
+
+impl Backend {
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Local => "local",
+            Self::Aws => "aws",
+        }
+    }
+}
+
+/// argon2id cost parameters.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Argon2Params {
+    /// Memory in KiB (`LATCHKEY_ARGON2_MEMORY_KIB`, default 19456 = 19 MiB, OWASP).
+    pub memory_kib: u32,
+    /// Iterations (`LATCHKEY_ARGON2_ITERATIONS`, default 2).
+    pub iterations: u32,
+    /// Parallelism (`LATCHKEY_ARGON2_PARALLELISM`, default 1).
+    pub parallelism: u32,
+}
+
+/// Every setting Latchkey reads. The README lists each variable.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// `LATCHKEY_BACKEND`: `local` (default) or `aws`.
+    pub backend: Backend,
+    /// `LATCHKEY_LISTEN`: the local server's address (default `127.0.0.1:3000`).
+    pub listen: SocketAddr,
+    /// `LATCHKEY_DATA_DIR`: embedded store, local key and outbox (default `.latchkey`).
+    pub data_dir: PathBuf,
+    /// `LATCHKEY_PUBLIC_URL`: the base of every link we build (default `http://127.0.0.1:3000`);
+    /// never taken from a request's `Host`.
+    pub public_url: String,
+    /// `LATCHKEY_ISSUER`: the `iss` of access tokens (default: the public URL).
+    pub issuer: String,
+    /// `LATCHKEY_AUDIENCE`: the `aud` of access tokens (default `latchkey`).
+    pub audience: String,
+    /// `LATCHKEY_TABLE`: the DynamoDB table (default `latchkey`).
+    pub table_name: String,
+    /// `LATCHKEY_CREATE_TABLE`: create the table at start if missing (default: on when
+    /// `AWS_ENDPOINT_URL` points at an emulator, off otherwise).
+    pub create_table: bool,
+    /// `LATCHKEY_KMS_KEY_ID`: the KMS key for secrets (required with `aws`).
+    pub kms_key_id: Option<String>,
+    /// `LATCHKEY_MAIL_FROM`: the sender of every email (an SES-verified identity in AWS).
+    pub mail_from: String,
+    /// `LATCHKEY_PRODUCT_NAME`: the name used in emails (default `Latchkey`).
+    pub product_name: String,
+    /// `LATCHKEY_ACCESS_TOKEN_TTL`: access-token lifetime in seconds (default 900).
+    pub access_token_ttl: Duration,
+    /// `LATCHKEY_REFRESH_TOKEN_TTL`: refresh-token absolute lifetime in seconds (default 30 days).
+    pub refresh_token_ttl: Duration,
+    /// `LATCHKEY_EMAIL_TOKEN_TTL`: emailed links and codes, seconds (default 900).
+    pub email_token_ttl: Duration,
+    /// `LATCHKEY_INVITE_TTL`: workspace invites, seconds (default 7 days).
+    pub invite_ttl: Duration,
+    /// argon2id parameters.
+    pub argon2: Argon2Params,
+    /// `LATCHKEY_PASSWORD_MIN_LENGTH`: shortest password accepted (default 10).
+    pub password_min_length: usize,
+    /// `LATCHKEY_COOKIES`: also set tokens as cookies (default `true`).
+    pub cookies: bool,
+    /// `LATCHKEY_COOKIE_PREFIX`: prefix of cookie names (default `__Host-`).
+    pub cookie_prefix: String,
+    /// `LATCHKEY_CORS_ORIGINS`: comma-separated origins allowed to call with credentials.
+    pub cors_origins: Vec<String>,
+    /// `LATCHKEY_REDIRECT_ALLOW_LIST`: comma-separated exact URLs a redirect may go to.
+    pub redirect_allow_list: Vec<String>,
+    /// `LATCHKEY_CHECK_EMAIL`: serve `/auth/check-email` (default `true`; `false` answers 404).
+    pub check_email_enabled: bool,
+    /// `LATCHKEY_TRUST_PROXY`: take the client address from `X-Forwarded-For` (default `false`).
+    pub trust_proxy: bool,
+    /// `LATCHKEY_ADMIN_EMAILS`: comma-separated emails that are administrators.
+    pub admin_emails: Vec<String>,
+    /// `LATCHKEY_LOG_FORMAT`: `json` or `text` (default: `json` on Lambda, `text` elsewhere).
+    pub log_json: bool,
+}
+
+/// A setting that is missing or malformed; the message names the variable.
+#[derive(Debug, thiserror::Error)]
+#[error("configuration error: {variable}: {problem}")]
+pub struct ConfigError {
+    pub variable: &'static str,
+    pub problem: String,
+}
+
+impl Config {
+    /// Read the process environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Read settings from any lookup (tests pass a map).
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let env = Env(&lookup);
+        let backend = match env.get("LATCHKEY_BACKEND").as_deref() {
+            None | Some("local") | Some("embedded") => Backend::Local,
+            Some("aws") => Backend::Aws,
+            Some(other) => {
+                return Err(env.error(
+                    "LATCHKEY_BACKEND",
+                    format!("expected `local` or `aws`, got `{other}`"),
+                ));
+            }
+        };
+        let public_url = env
+            .get("LATCHKEY_PUBLIC_URL")
+            .unwrap_or_else(|| "http://127.0.0.1:3000".into());
+        let public_url = public_url.trim_end_matches('/').to_owned();
+        if !(public_url.starts_with("http://") || public_url.starts_with("https://"))
+            || public_url.len() < 10
+        {
+            return Err(env.error(
+                "LATCHKEY_PUBLIC_URL",
+                format!("expected an http(s) URL, got `{public_url}`"),
+            ));
+        }
+        let kms_key_id = env.get("LATCHKEY_KMS_KEY_ID");
+        if backend == Backend::Aws && kms_key_id.is_none() {
+            return Err(env.error(
+                "LATCHKEY_KMS_KEY_ID",
+                "required when LATCHKEY_BACKEND=aws".into(),
+            ));
+        }
+        let emulator = env.get("AWS_ENDPOINT_URL").is_some();
+        let config = Self {
+            backend,
+            listen: env.parse(
+                "LATCHKEY_LISTEN",
+                "127.0.0.1:3000",
+                "an address like 127.0.0.1:3000",
+            )?,
+            data_dir: PathBuf::from(
+                env.get("LATCHKEY_DATA_DIR")
+                    .unwrap_or_else(|| ".latchkey".into()),
+            ),
+            issuer: env
+                .get("LATCHKEY_ISSUER")
+                .unwrap_or_else(|| public_url.clone()),
+            public_url,
+            audience: env
+                .get("LATCHKEY_AUDIENCE")
+                .unwrap_or_else(|| "latchkey".into()),
+            table_name: env
+                .get("LATCHKEY_TABLE")
+                .unwrap_or_else(|| "latchkey".into()),
+            create_table: env.flag("LATCHKEY_CREATE_TABLE", emulator)?,
+            kms_key_id,
+            mail_from: env
+                .get("LATCHKEY_MAIL_FROM")
+                .unwrap_or_else(|| "Latchkey <no-reply@latchkey.local>".into()),
+            product_name: env
+                .get("LATCHKEY_PRODUCT_NAME")
+                .unwrap_or_else(|| "Latchkey".into()),
+            access_token_ttl: env.seconds("LATCHKEY_ACCESS_TOKEN_TTL", 900)?,
+            refresh_token_ttl: env.seconds("LATCHKEY_REFRESH_TOKEN_TTL", 30 * 24 * 3600)?,
+            email_token_ttl: env.seconds("LATCHKEY_EMAIL_TOKEN_TTL", 900)?,
+            invite_ttl: env.seconds("LATCHKEY_INVITE_TTL", 7 * 24 * 3600)?,
+            argon2: Argon2Params {
+                memory_kib: env.parse("LATCHKEY_ARGON2_MEMORY_KIB", "19456", "a number of KiB")?,
+                iterations: env.parse("LATCHKEY_ARGON2_ITERATIONS", "2", "a whole number")?,
+                parallelism: env.parse("LATCHKEY_ARGON2_PARALLELISM", "1", "a whole number")?,
+            },
+            password_min_length: env.parse(
+                "LATCHKEY_PASSWORD_MIN_LENGTH",
+                "10",
+                "a whole number",
+            )?,
+            cookies: env.flag("LATCHKEY_COOKIES", true)?,
+            cookie_prefix: env
+                .get("LATCHKEY_COOKIE_PREFIX")
+                .unwrap_or_else(|| "__Host-".into()),
+            cors_origins: env.list("LATCHKEY_CORS_ORIGINS"),
+            redirect_allow_list: env.list("LATCHKEY_REDIRECT_ALLOW_LIST"),
+            check_email_enabled: env.flag("LATCHKEY_CHECK_EMAIL", true)?,
+            trust_proxy: env.flag("LATCHKEY_TRUST_PROXY", false)?,
+            admin_emails: env
+                .list("LATCHKEY_ADMIN_EMAILS")
+                .into_iter()
+                .map(|e| e.to_lowercase())
+                .collect(),
+            log_json: match env.get("LATCHKEY_LOG_FORMAT").as_deref() {
+                Some("json") => true,
+                Some("text") => false,
+                None => env.get("AWS_LAMBDA_FUNCTION_NAME").is_some(),
+                Some(other) => {
+                    return Err(env.error(
+                        "LATCHKEY_LOG_FORMAT",
+                        format!("expected `json` or `text`, got `{other}`"),
+                    ));
+                }
+            },
+        };
+        if config.argon2.memory_kib < 8 * config.argon2.parallelism
+            || config.argon2.iterations == 0
+            || config.argon2.parallelism == 0
+        {
+            return Err(env.error(
+                "LATCHKEY_ARGON2_MEMORY_KIB",
+                "argon2 needs iterations >= 1, parallelism >= 1, memory >= 8 KiB per lane".into(),
+            ));
+        }
+        Ok(config)
+    }
+
+    /// Settings for tests: local defaults, a given data dir, and argon2 cheap enough to run many
+    /// sign-ins per test (the production parameters are exercised by the benchmarks).
+    pub fn for_tests(data_dir: impl Into<PathBuf>) -> Self {
+        let mut config = Self::from_lookup(|_| None).expect("defaults are valid");
+        config.data_dir = data_dir.into();
+        config.argon2 = Argon2Params {
+            memory_kib: 64,
+            iterations: 1,
+            parallelism: 1,
+        };
+        config
+    }
+}
+
+struct Env<'a>(&'a dyn Fn(&str) -> Option<String>);
+
+impl Env<'_> {
+    fn get(&self, name: &str) -> Option<String> {
+        (self.0)(name)
+            .map(|v| v.trim().to_owned())
+            .filter(|v| !v.is_empty())
+    }
+
+    fn error(&self, variable: &'static str, problem: String) -> ConfigError {
+        ConfigError { variable, problem }
+    }
+
+    fn parse<T: std::str::FromStr>(
+        &self,
+        name: &'static str,
+        default: &str,
+        expected: &str,
+    ) -> Result<T, ConfigError> {
+        let raw = self.get(name).unwrap_or_else(|| default.to_owned());
+        raw.parse()
+            .map_err(|_| self.error(name, format!("expected {expected}, got `{raw}`")))
+    }
+
+    fn seconds(&self, name: &'static str, default: u64) -> Result<Duration, ConfigError> {
+        let seconds: u64 = self.parse(name, &default.to_string(), "a whole number of seconds")?;
+        if seconds == 0 {
+            return Err(self.error(name, "must be more than 0 seconds".into()));
+        }
+        Ok(Duration::from_secs(seconds))
+    }
+
+    fn flag(&self, name: &'static str, default: bool) -> Result<bool, ConfigError> {
+        match self.get(name).map(|v| v.to_lowercase()).as_deref() {
+            None => Ok(default),
+            Some("1" | "true" | "yes" | "on") => Ok(true),
+            Some("0" | "false" | "no" | "off") => Ok(false),
+            Some(other) => Err(self.error(name, format!("expected true or false, got `{other}`"))),
+        }
+    }
+
+    fn list(&self, name: &str) -> Vec<String> {
+        self.get(name)
+            .map(|v| {
+                v.split(',')
+                    .map(|s| s.trim().to_owned())
+                    .filter(|s| !s.is_empty())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    fn config(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Config::from_lookup(|name| map.get(name).cloned())
+    }
+
+    #[test]
+    fn defaults_are_local_and_safe() {
+        let config = config(&[]).unwrap();
+        assert_eq!(config.backend, Backend::Local);
+        assert_eq!(config.listen.to_string(), "127.0.0.1:3000");
+        assert_eq!(config.public_url, "http://127.0.0.1:3000");
+        assert_eq!(config.access_token_ttl, Duration::from_secs(900));
+        assert_eq!(
+            config.argon2,
+            Argon2Params {
+                memory_kib: 19456,
+                iterations: 2,
+                parallelism: 1
+            }
+        );
+        assert!(config.cookies);
+        assert!(!config.trust_proxy);
+    }
+
+    #[test]
+    fn a_malformed_listen_address_names_the_variable() {
+        let error = config(&[("LATCHKEY_LISTEN", "nonsense")]).unwrap_err();
+        assert_eq!(error.variable, "LATCHKEY_LISTEN");
+        assert!(error.to_string().contains("nonsense"));
+    }
+
+    #[test]
+    fn the_aws_backend_requires_a_kms_key() {
+        let error = config(&[("LATCHKEY_BACKEND", "aws")]).unwrap_err();
+        assert_eq!(error.variable, "LATCHKEY_KMS_KEY_ID");
+        assert!(
+            config(&[
+                ("LATCHKEY_BACKEND", "aws"),
+                ("LATCHKEY_KMS_KEY_ID", "alias/x")
+            ])
+            .is_ok()
+        );
+    }
+
+    #[test]
+    fn an_unknown_backend_is_refused() {
+        assert_eq!(
+            config(&[("LATCHKEY_BACKEND", "mongo")])
+                .unwrap_err()
+                .variable,
+            "LATCHKEY_BACKEND"
+        );
+    }
+
+    #[test]
+    fn the_public_url_loses_its_trailing_slash_and_must_be_http() {
+        assert_eq!(
+            config(&[("LATCHKEY_PUBLIC_URL", "https://auth.example.com/")])
+                .unwrap()
+                .public_url,
+            "https://auth.example.com"
+        );
+        assert_eq!(
+            config(&[("LATCHKEY_PUBLIC_URL", "auth.example.com")])
+                .unwrap_err()
+                .variable,
+            "LATCHKEY_PUBLIC_URL"
+        );
+    }
+
+    #[test]
+    fn zero_lifetimes_and_bad_flags_are_refused() {
+        assert_eq!(
+            config(&[("LATCHKEY_ACCESS_TOKEN_TTL", "0")])
+                .unwrap_err()
+                .variable,
+            "LATCHKEY_ACCESS_TOKEN_TTL"
+        );
+        assert_eq!(
+            config(&[("LATCHKEY_COOKIES", "maybe")])
+                .unwrap_err()
+                .variable,
+            "LATCHKEY_COOKIES"
+        );
+    }
+}

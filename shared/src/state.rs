@@ -1,0 +1,112 @@
+//! `AppState`: the configuration and the ports, built once per process (per Lambda cold start)
+//! and shared by every handler.
+
+use std::sync::Arc;
+
+use crate::adapters::{
+    dynamodb::DynamoTable, embedded::EmbeddedTable, kms::KmsCipher, local_cipher::LocalCipher,
+};
+use crate::adapters::{outbox::Outbox, ses::SesMailer, system::OsRandom, system::SystemClock};
+use crate::config::{Backend, Config};
+use crate::ports::{Cipher, Clock, Mailer, Random, Table};
+
+#[derive(Clone)]
+pub struct AppState {
+    pub config: Arc<Config>,
+    pub table: Arc<dyn Table>,
+    pub mailer: Arc<dyn Mailer>,
+    pub cipher: Arc<dyn Cipher>,
+    pub clock: Arc<dyn Clock>,
+    pub random: Arc<dyn Random>,
+}
+
+/// Start-up failed; the message says what to fix.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct StartupError(pub String);
+
+impl AppState {
+    /// Build the adapters the configuration names: embedded/outbox/local key, or
+    /// DynamoDB/SES/KMS. Makes no network call: AWS clients connect on first use.
+    pub async fn from_config(config: Config) -> Result<Self, StartupError> {
+        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+        match config.backend {
+            Backend::Local => {
+                std::fs::create_dir_all(&config.data_dir).map_err(|e| {
+                    StartupError(format!(
+                        "cannot create the data dir {}: {e}",
+                        config.data_dir.display()
+                    ))
+                })?;
+                let table =
+                    EmbeddedTable::open(&config.data_dir.join("latchkey.redb"), clock.clone())
+                        .map_err(|e| {
+                            StartupError(format!(
+                                "cannot open the embedded store in {}: {e}",
+                                config.data_dir.display()
+                            ))
+                        })?;
+                let cipher =
+                    LocalCipher::open(&config.data_dir.join("local.key")).map_err(|e| {
+                        StartupError(format!(
+                            "cannot open the local key in {}: {e}",
+                            config.data_dir.display()
+                        ))
+                    })?;
+                let mailer = Outbox::new(config.data_dir.join("outbox"), config.mail_from.clone());
+                Ok(Self::new(
+                    config,
+                    Arc::new(table),
+                    Arc::new(mailer),
+                    Arc::new(cipher),
+                    clock,
+                ))
+            }
+            Backend::Aws => {
+                let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+                let table = DynamoTable::new(
+                    aws_sdk_dynamodb::Client::new(&sdk),
+                    config.table_name.clone(),
+                    clock.clone(),
+                );
+                if config.create_table {
+                    table.create_table_if_missing().await.map_err(|e| {
+                        StartupError(format!("cannot create table {}: {e}", config.table_name))
+                    })?;
+                }
+                let key_id = config
+                    .kms_key_id
+                    .clone()
+                    .ok_or_else(|| StartupError("LATCHKEY_KMS_KEY_ID is required".into()))?;
+                let cipher = KmsCipher::new(aws_sdk_kms::Client::new(&sdk), key_id);
+                let mailer =
+                    SesMailer::new(aws_sdk_sesv2::Client::new(&sdk), config.mail_from.clone());
+                Ok(Self::new(
+                    config,
+                    Arc::new(table),
+                    Arc::new(mailer),
+                    Arc::new(cipher),
+                    clock,
+                ))
+            }
+        }
+    }
+
+    /// Assemble a state from ports already built (tests, benchmarks).
+    pub fn new(
+        config: Config,
+        table: Arc<dyn Table>,
+        mailer: Arc<dyn Mailer>,
+        cipher: Arc<dyn Cipher>,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
+        Self {
+            config: Arc::new(config),
+            table,
+            mailer,
+            cipher,
+            clock,
+            random: Arc::new(OsRandom),
+        }
+    }
+}

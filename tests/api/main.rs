@@ -1,0 +1,5 @@
+//! Whole flows over HTTP, Lambda events, and the storage conformance suite, on both backends.
+//! One test binary (modules below) so it links once.
+
+mod health;
+mod http_layer;

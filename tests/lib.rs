@@ -1,0 +1,254 @@
+//! The test harness every workspace-level test uses: `TestApp::spawn(backend)` gives a fresh app
+//! (fresh data dir, or a fresh DynamoDB table and KMS key on the emulator) and helpers that make a
+//! test a few lines long.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Body;
+use http::{HeaderMap, Method, Request, StatusCode};
+use http_body_util::BodyExt;
+use latchkey::adapters::{
+    dynamodb::DynamoTable, embedded::EmbeddedTable, kms::KmsCipher, local_cipher::LocalCipher,
+};
+use latchkey::adapters::{outbox::Outbox, ses::SesMailer, system::SystemClock};
+use latchkey::ports::{Cipher, Clock, Mailer, Table};
+use latchkey::{AppState, Config};
+use serde_json::Value;
+use tower::ServiceExt;
+
+/// Which adapters back a test app.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    /// Embedded store, outbox, local key file.
+    Embedded,
+    /// DynamoDB, SES and KMS on the local AWS emulator.
+    Aws,
+}
+
+pub const BOTH: [Backend; 2] = [Backend::Embedded, Backend::Aws];
+
+/// The emulator's address, set by `tests/run.sh`. Without it the AWS-backed tests fail loudly:
+/// they must never pass by not running.
+pub fn aws_endpoint() -> String {
+    std::env::var("LATCHKEY_TEST_AWS_ENDPOINT").unwrap_or_else(|_| {
+        panic!(
+            "\n\n*** The DynamoDB/KMS/SES tests did NOT run: LATCHKEY_TEST_AWS_ENDPOINT is not set. ***\n\
+             *** Run ./tests/run.sh, which starts the AWS emulator (moto) and runs every test.   ***\n\n"
+        )
+    })
+}
+
+/// An AWS SDK configuration pointing at the emulator.
+pub async fn aws_sdk_config() -> aws_config::SdkConfig {
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .endpoint_url(aws_endpoint())
+        .region(aws_config::Region::new("us-east-1"))
+        .credentials_provider(aws_credential_types::Credentials::new(
+            "testing", "testing", None, None, "tests",
+        ))
+        .load()
+        .await
+}
+
+/// A unique name for per-test resources (tables, keys).
+pub fn unique(prefix: &str) -> String {
+    format!("{prefix}-{}", uuid::Uuid::new_v4().simple())
+}
+
+/// A fresh table on the given backend, and the temp dir holding it (embedded).
+pub async fn fresh_table(
+    backend: Backend,
+    clock: Arc<dyn Clock>,
+) -> (Arc<dyn Table>, tempfile::TempDir) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let table: Arc<dyn Table> = match backend {
+        Backend::Embedded => Arc::new(
+            EmbeddedTable::open(&dir.path().join("store.redb"), clock)
+                .expect("open embedded store"),
+        ),
+        Backend::Aws => {
+            let table = DynamoTable::new(
+                aws_sdk_dynamodb::Client::new(&aws_sdk_config().await),
+                unique("latchkey-test"),
+                clock,
+            );
+            table
+                .create_table_if_missing()
+                .await
+                .expect("create table on the emulator");
+            Arc::new(table)
+        }
+    };
+    (table, dir)
+}
+
+/// A fresh cipher: a new local key file, or a new KMS key on the emulator.
+pub async fn fresh_cipher(backend: Backend, dir: &std::path::Path) -> Arc<dyn Cipher> {
+    match backend {
+        Backend::Embedded => {
+            Arc::new(LocalCipher::open(&dir.join("local.key")).expect("local key"))
+        }
+        Backend::Aws => {
+            let client = aws_sdk_kms::Client::new(&aws_sdk_config().await);
+            let key = client
+                .create_key()
+                .description("latchkey test")
+                .send()
+                .await
+                .expect("create KMS key on the emulator");
+            let key_id = key
+                .key_metadata()
+                .expect("key metadata")
+                .key_id()
+                .to_owned();
+            Arc::new(KmsCipher::new(client, key_id))
+        }
+    }
+}
+
+/// A fresh mailer: an outbox under the dir, or SES on the emulator with a verified sender.
+pub async fn fresh_mailer(backend: Backend, dir: &std::path::Path, from: &str) -> Arc<dyn Mailer> {
+    match backend {
+        Backend::Embedded => Arc::new(Outbox::new(dir.join("outbox"), from.to_owned())),
+        Backend::Aws => {
+            let client = aws_sdk_sesv2::Client::new(&aws_sdk_config().await);
+            let address = from
+                .rsplit('<')
+                .next()
+                .unwrap_or(from)
+                .trim_end_matches('>')
+                .to_owned();
+            client
+                .create_email_identity()
+                .email_identity(address)
+                .send()
+                .await
+                .expect("verify the sender on the emulator");
+            Arc::new(SesMailer::new(client, from.to_owned()))
+        }
+    }
+}
+
+/// A whole Latchkey app, every endpoint group merged, on fresh state.
+pub struct TestApp {
+    pub backend: Backend,
+    pub state: AppState,
+    pub router: Router,
+    pub dir: tempfile::TempDir,
+}
+
+impl TestApp {
+    pub async fn spawn(backend: Backend) -> Self {
+        Self::spawn_with(backend, |_| {}).await
+    }
+
+    /// Spawn with configuration changes.
+    pub async fn spawn_with(backend: Backend, configure: impl FnOnce(&mut Config)) -> Self {
+        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+        let (table, dir) = fresh_table(backend, clock.clone()).await;
+        let mut config = Config::for_tests(dir.path());
+        configure(&mut config);
+        let cipher = fresh_cipher(backend, dir.path()).await;
+        let mailer = fresh_mailer(backend, dir.path(), &config.mail_from).await;
+        let state = AppState::new(config, table, mailer, cipher, clock);
+        let router = latchkey_local::app(state.clone());
+        Self {
+            backend,
+            state,
+            router,
+            dir,
+        }
+    }
+
+    /// Send a request through the app in-process.
+    pub async fn send(&self, request: Request<Body>) -> TestResponse {
+        let response = self
+            .router
+            .clone()
+            .oneshot(request)
+            .await
+            .expect("the router is infallible");
+        TestResponse::read(response).await
+    }
+
+    /// A request with an optional JSON body and extra headers.
+    pub async fn request(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&Value>,
+        headers: &[(&str, &str)],
+    ) -> TestResponse {
+        let mut builder = Request::builder().method(method).uri(path);
+        for (name, value) in headers {
+            builder = builder.header(*name, *value);
+        }
+        let body = match body {
+            Some(json) => {
+                builder = builder.header("content-type", "application/json");
+                Body::from(json.to_string())
+            }
+            None => Body::empty(),
+        };
+        self.send(builder.body(body).expect("a valid request"))
+            .await
+    }
+
+    pub async fn get(&self, path: &str) -> TestResponse {
+        self.request(Method::GET, path, None, &[]).await
+    }
+
+    pub async fn post(&self, path: &str, body: &Value) -> TestResponse {
+        self.request(Method::POST, path, Some(body), &[]).await
+    }
+}
+
+/// A response read whole.
+#[derive(Debug)]
+pub struct TestResponse {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub text: String,
+    /// The body as JSON (`Null` when it is not JSON).
+    pub json: Value,
+}
+
+impl TestResponse {
+    pub async fn read(response: axum::response::Response) -> Self {
+        let status = response.status();
+        let headers = response.headers().clone();
+        let bytes = response
+            .into_body()
+            .collect()
+            .await
+            .expect("read the body")
+            .to_bytes();
+        let text = String::from_utf8_lossy(&bytes).into_owned();
+        let json = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        Self {
+            status,
+            headers,
+            text,
+            json,
+        }
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    /// Assert the error shape of API.md with this status and code.
+    pub fn assert_error(&self, status: u16, code: &str) {
+        assert_eq!(self.status.as_u16(), status, "status; body: {}", self.text);
+        assert_eq!(self.json["success"], false, "{}", self.text);
+        assert_eq!(self.json["code"], code, "{}", self.text);
+        assert_eq!(self.json["statusCode"], status, "{}", self.text);
+        assert!(
+            self.json["error"].is_string() && self.json["message"].is_string(),
+            "{}",
+            self.text
+        );
+        assert!(self.json["timestamp"].is_string(), "{}", self.text);
+    }
+}

@@ -9,10 +9,12 @@
 
 pub mod adapters;
 pub mod config;
+pub mod domain;
 pub mod error;
 pub mod http;
 pub mod lambda;
 pub mod ports;
+pub mod services;
 pub mod state;
 pub mod telemetry;
 

@@ -9,6 +9,7 @@ use crate::adapters::{
 use crate::adapters::{outbox::Outbox, ses::SesMailer, system::OsRandom, system::SystemClock};
 use crate::config::{Backend, Config};
 use crate::ports::{Cipher, Clock, Mailer, Random, Table};
+use crate::services::tokens::SigningKeys;
 
 #[derive(Clone)]
 pub struct AppState {
@@ -18,6 +19,8 @@ pub struct AppState {
     pub cipher: Arc<dyn Cipher>,
     pub clock: Arc<dyn Clock>,
     pub random: Arc<dyn Random>,
+    /// Signing keys cached for the life of the process (a Lambda instance).
+    pub signing_keys: Arc<SigningKeys>,
 }
 
 /// Start-up failed; the message says what to fix.
@@ -107,6 +110,7 @@ impl AppState {
             cipher,
             clock,
             random: Arc::new(OsRandom),
+            signing_keys: Arc::default(),
         }
     }
 }

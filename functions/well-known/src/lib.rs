@@ -1,4 +1,4 @@
-//! The `well-known` endpoint group: health (and, with accounts, JWKS and OIDC discovery).
+//! The `well-known` endpoint group: health, and (with the token service) JWKS and OIDC discovery.
 
 use axum::Router;
 use axum::extract::State;
@@ -7,6 +7,10 @@ use axum::response::IntoResponse;
 use axum::routing::get;
 use latchkey::AppState;
 use serde_json::json;
+
+/// Every (method, path) this group serves, in axum's path syntax. `template.yaml` and the route
+/// tests are checked against this list, so the three cannot drift apart.
+pub const ROUTES: &[(&str, &str)] = &[("GET", "/health")];
 
 pub fn router(state: AppState) -> Router {
     Router::new()

@@ -1,0 +1,1 @@
+//! Users, workspaces, sessions, credentials: types and rules, no I/O.

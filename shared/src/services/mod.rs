@@ -1,0 +1,3 @@
+//! Use cases over the ports.
+
+pub mod tokens;

@@ -5,3 +5,4 @@ mod cipher;
 mod health;
 mod http_layer;
 mod mail;
+mod storage;

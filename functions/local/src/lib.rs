@@ -37,3 +37,20 @@ pub async fn serve() -> Result<(), Box<dyn std::error::Error>> {
     .await?;
     Ok(())
 }
+
+/// Ctrl-C, or SIGTERM from a process manager: finish in-flight requests, then exit.
+async fn shutdown_signal() {
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = terminate => {}
+    }
+    tracing::info!("shutting down");
+}

@@ -30,10 +30,7 @@ pub async fn serve() -> Result<(), Box<dyn std::error::Error>> {
         listener,
         app(state).into_make_service_with_connect_info::<std::net::SocketAddr>(),
     )
-    .with_graceful_shutdown(async {
-        let _ = tokio::signal::ctrl_c().await;
-        tracing::info!("shutting down");
-    })
+    .with_graceful_shutdown(shutdown_signal())
     .await?;
     Ok(())
 }

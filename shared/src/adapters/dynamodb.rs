@@ -549,6 +549,7 @@ impl Table for DynamoTable {
                     StoreError::ConditionFailed if attempt < ATTEMPTS => {
                         self.remove_expired(key).await?;
                     }
+                    StoreError::ConditionFailed => break,
                     other => return Err(other),
                 },
             }

@@ -37,7 +37,10 @@ fn probe_app(app: &TestApp) -> axum::Router {
         email: String,
     }
     let router = axum::Router::new()
-        .route("/probe", post(|_: latchkey::http::Json<Probe>| async { "ok" }))
+        .route(
+            "/probe",
+            post(|_: latchkey::http::Json<Probe>| async { "ok" }),
+        )
         .route("/boom", get(boom));
     latchkey::http::middleware::apply(router, &app.state.config)
 }
@@ -46,26 +49,39 @@ async fn boom() -> &'static str {
     panic!("secret internals: table xyz")
 }
 
-async fn send(router: axum::Router, request: http::Request<axum::body::Body>) -> latchkey_tests::TestResponse {
+async fn send(
+    router: axum::Router,
+    request: http::Request<axum::body::Body>,
+) -> latchkey_tests::TestResponse {
     use tower::ServiceExt;
     latchkey_tests::TestResponse::read(router.oneshot(request).await.unwrap()).await
 }
 
-fn post_probe(content_type: &str, body: impl Into<axum::body::Body>) -> http::Request<axum::body::Body> {
-    http::Request::post("/probe").header("content-type", content_type).body(body.into()).unwrap()
+fn post_probe(
+    content_type: &str,
+    body: impl Into<axum::body::Body>,
+) -> http::Request<axum::body::Body> {
+    http::Request::post("/probe")
+        .header("content-type", content_type)
+        .body(body.into())
+        .unwrap()
 }
 
 #[tokio::test]
 async fn a_body_over_64_kib_answers_413_in_the_error_shape() {
     let app = TestApp::spawn(Backend::Embedded).await;
     let body = format!(r#"{{"email":"{}"}}"#, "a".repeat(70 * 1024));
-    send(probe_app(&app), post_probe("application/json", body)).await.assert_error(413, "payload_too_large");
+    send(probe_app(&app), post_probe("application/json", body))
+        .await
+        .assert_error(413, "payload_too_large");
 }
 
 #[tokio::test]
 async fn a_body_that_is_not_json_answers_415() {
     let app = TestApp::spawn(Backend::Embedded).await;
-    send(probe_app(&app), post_probe("text/plain", "email=a")).await.assert_error(415, "unsupported_media_type");
+    send(probe_app(&app), post_probe("text/plain", "email=a"))
+        .await
+        .assert_error(415, "unsupported_media_type");
 }
 
 #[tokio::test]
@@ -79,13 +95,28 @@ async fn a_missing_field_answers_400_naming_it() {
 #[tokio::test]
 async fn malformed_json_answers_400() {
     let app = TestApp::spawn(Backend::Embedded).await;
-    send(probe_app(&app), post_probe("application/json", "{\"email\":")).await.assert_error(400, "invalid_request");
+    send(
+        probe_app(&app),
+        post_probe("application/json", "{\"email\":"),
+    )
+    .await
+    .assert_error(400, "invalid_request");
 }
 
 #[tokio::test]
 async fn a_panicking_handler_answers_500_without_its_internals() {
     let app = TestApp::spawn(Backend::Embedded).await;
-    let response = send(probe_app(&app), http::Request::get("/boom").body(axum::body::Body::empty()).unwrap()).await;
+    let response = send(
+        probe_app(&app),
+        http::Request::get("/boom")
+            .body(axum::body::Body::empty())
+            .unwrap(),
+    )
+    .await;
     response.assert_error(500, "internal_error");
-    assert!(!response.text.contains("secret internals"), "{}", response.text);
+    assert!(
+        !response.text.contains("secret internals"),
+        "{}",
+        response.text
+    );
 }

@@ -3,4 +3,5 @@
 
 mod health;
 mod http_layer;
+mod storage;
 mod tokens;

@@ -46,5 +46,12 @@ pub async fn rotate_keys() -> Result<String, Box<dyn std::error::Error>> {
     let config = Config::from_env()?;
     telemetry::init(config.log_json);
     let state = AppState::from_config(config).await?;
-    Ok(tokens::rotate_signing_key(&state).await?)
+    // An operator at a terminal is the one reader who should see the internal cause.
+    tokens::rotate_signing_key(&state).await.map_err(|error| {
+        match &error.internal {
+            Some(cause) => format!("{error} ({cause})"),
+            None => error.to_string(),
+        }
+        .into()
+    })
 }

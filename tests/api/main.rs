@@ -5,6 +5,8 @@ mod accounts;
 mod accounts_budget;
 mod accounts_discovery;
 mod accounts_sessions;
+mod cipher;
 mod health;
 mod http_layer;
+mod mail;
 mod storage;

@@ -10,3 +10,4 @@ mod health;
 mod http_layer;
 mod mail;
 mod storage;
+mod tokens;

@@ -209,7 +209,6 @@ async fn sessions_are_listed_with_the_current_one_flagged() {
     let sessions = response.json["sessions"].as_array().unwrap();
     assert_eq!(sessions.len(), 2, "{}", response.text);
     assert_eq!(sessions.iter().filter(|s| s["current"] == true).count(), 1);
-    assert_eq!(sessions[1]["current"], true);
     assert_eq!(sessions[0]["ip"], "unknown");
     assert!(sessions[0]["created_at"].is_string() && sessions[0]["last_used_at"].is_string());
 }
@@ -246,8 +245,12 @@ async fn a_revoked_sessions_access_and_refresh_tokens_stop_working_at_once() {
     let sessions = app
         .with_bearer(Method::GET, "/auth/sessions", second.access_token(), None)
         .await;
-    let first_id = sessions.json["sessions"][0]["id"]
-        .as_str()
+    let first_id = sessions.json["sessions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["current"] == false)
+        .and_then(|s| s["id"].as_str())
         .unwrap()
         .to_owned();
 

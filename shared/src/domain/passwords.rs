@@ -54,16 +54,20 @@ fn check_policy(password: &str, min_length: usize, user_inputs: &[&str]) -> Resu
             "The password must be at most {MAX_PASSWORD_BYTES} bytes long"
         )));
     }
-    // zxcvbn splits the inputs into words itself only partly; give it the email's parts too.
-    let mut inputs: Vec<&str> = Vec::new();
+    // zxcvbn matches user inputs as whole dictionary words; give it each input lower-cased,
+    // its words (the email's local part, each name), and the words run together.
+    let mut inputs: Vec<String> = Vec::new();
     for input in user_inputs {
-        inputs.push(input);
-        inputs.extend(
-            input
-                .split(|c: char| !c.is_alphanumeric())
-                .filter(|part| part.len() >= 3),
-        );
+        let input = input.to_lowercase();
+        let words: Vec<&str> = input
+            .split(|c: char| !c.is_alphanumeric())
+            .filter(|part| part.len() >= 3)
+            .collect();
+        inputs.push(words.concat());
+        inputs.extend(words.iter().map(|w| (*w).to_owned()));
+        inputs.push(input.clone());
     }
+    let inputs: Vec<&str> = inputs.iter().map(String::as_str).collect();
     let entropy = zxcvbn::zxcvbn(password, &inputs);
     if (entropy.score() as u8) < MIN_STRENGTH_SCORE {
         let mut reason = String::from("The password is too easy to guess");

@@ -3,3 +3,4 @@
 
 mod health;
 mod http_layer;
+mod storage;

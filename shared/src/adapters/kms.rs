@@ -1,33 +1,113 @@
-//! KMS cipher with encryption context. STUB.
+//! Encryption at rest in AWS: KMS `Encrypt`/`Decrypt` under one key, with the encryption context
+//! (owner and purpose) that KMS binds to the ciphertext and records in CloudTrail.
+
+use std::collections::HashMap;
 
 use async_trait::async_trait;
+use aws_sdk_kms::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_kms::operation::decrypt::DecryptError;
+use aws_sdk_kms::primitives::Blob;
+use aws_smithy_types::error::display::DisplayErrorContext;
 
 use crate::ports::{Cipher, CipherError, EncryptionContext};
 
 pub struct KmsCipher {
-    _key_id: String,
+    client: aws_sdk_kms::Client,
+    key_id: String,
 }
 
 impl KmsCipher {
-    pub fn new(_client: aws_sdk_kms::Client, key_id: String) -> Self {
-        Self { _key_id: key_id }
+    pub fn new(client: aws_sdk_kms::Client, key_id: String) -> Self {
+        Self { client, key_id }
     }
+}
+
+fn context_map(context: &EncryptionContext) -> HashMap<String, String> {
+    context
+        .pairs()
+        .iter()
+        .map(|(key, value)| (key.clone(), value.clone()))
+        .collect()
 }
 
 #[async_trait]
 impl Cipher for KmsCipher {
     async fn encrypt(
         &self,
-        _plaintext: &[u8],
-        _context: &EncryptionContext,
+        plaintext: &[u8],
+        context: &EncryptionContext,
     ) -> Result<Vec<u8>, CipherError> {
-        Err(CipherError::Backend("kms not implemented yet".into()))
+        let output = self
+            .client
+            .encrypt()
+            .key_id(&self.key_id)
+            .plaintext(Blob::new(plaintext))
+            .set_encryption_context(Some(context_map(context)))
+            .send()
+            .await
+            .map_err(|error| backend("Encrypt", &self.key_id, error))?;
+        output
+            .ciphertext_blob
+            .map(Blob::into_inner)
+            .ok_or_else(|| CipherError::Backend("KMS Encrypt answered no ciphertext".into()))
     }
+
     async fn decrypt(
         &self,
-        _ciphertext: &[u8],
-        _context: &EncryptionContext,
+        ciphertext: &[u8],
+        context: &EncryptionContext,
     ) -> Result<Vec<u8>, CipherError> {
-        Err(CipherError::Backend("kms not implemented yet".into()))
+        // KMS refuses an empty blob as a malformed request; to the caller it is just undecryptable.
+        if ciphertext.is_empty() {
+            return Err(CipherError::Undecryptable);
+        }
+        let output = self
+            .client
+            .decrypt()
+            // Naming the key makes KMS refuse a ciphertext made under any other key, rather than
+            // decrypting with whatever key the blob names.
+            .key_id(&self.key_id)
+            .ciphertext_blob(Blob::new(ciphertext))
+            .set_encryption_context(Some(context_map(context)))
+            .send()
+            .await
+            .map_err(|error| match &error {
+                SdkError::ServiceError(service)
+                    if matches!(
+                        service.err(),
+                        DecryptError::InvalidCiphertextException(_)
+                            | DecryptError::IncorrectKeyException(_)
+                    ) =>
+                {
+                    CipherError::Undecryptable
+                }
+                _ => backend("Decrypt", &self.key_id, error),
+            })?;
+        output
+            .plaintext
+            .map(Blob::into_inner)
+            .ok_or_else(|| CipherError::Backend("KMS Decrypt answered no plaintext".into()))
     }
+}
+
+/// A log-worthy account of a failed call: the key and what KMS said, never the data.
+fn backend<E, R>(operation: &str, key_id: &str, error: SdkError<E, R>) -> CipherError
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug,
+{
+    let reason = match &error {
+        SdkError::ServiceError(service) => {
+            let inner = service.err();
+            format!(
+                "{}: {}",
+                inner.code().unwrap_or("unknown error"),
+                inner.message().unwrap_or("no message")
+            )
+        }
+        other => DisplayErrorContext(other).to_string(),
+    };
+    CipherError::Backend(format!(
+        "KMS {operation} with key {key_id} failed: {reason}"
+    ))
 }

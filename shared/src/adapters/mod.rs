@@ -7,3 +7,4 @@ pub mod local_cipher;
 pub mod outbox;
 pub mod ses;
 pub mod system;
+pub mod table_rules;

@@ -1,3 +1,43 @@
 //! Users, workspaces, sessions, credentials: types and rules, no I/O.
+//!
+//! - `keys`: every item kind of the single table and its key builders, in one place.
+//! - `ids`: UUID newtypes generated from the `Random` port.
+//! - `emails`: `EmailAddress::parse` (trimmed, normalized key for uniqueness).
+//! - `passwords`: the password policy and a `Password` that never prints.
+//! - `users`, `workspaces`, `sessions`: the stored records and their item forms.
+//! - `one_time_token`: emailed tokens and codes (made, hashed, keyed).
 
+pub mod emails;
+pub mod ids;
+pub mod keys;
 pub mod one_time_token;
+pub mod passwords;
+pub mod sessions;
+pub mod users;
+pub mod workspaces;
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::ports::{Item, Key};
+use crate::{Error, Result};
+
+/// A record as a table item: the key, then the record's fields (`None` fields left out).
+pub fn to_item<T: Serialize>(key: &Key, record: &T) -> Item {
+    let mut item = key.item();
+    if let Ok(serde_json::Value::Object(fields)) = serde_json::to_value(record) {
+        for (name, value) in fields {
+            if !value.is_null() {
+                item.insert(name, value);
+            }
+        }
+    }
+    item
+}
+
+/// A table item read back as a record; a malformed item is an internal error.
+pub fn from_item<T: DeserializeOwned>(item: Item) -> Result<T> {
+    let key = Key::of(&item).map(|k| k.to_string()).unwrap_or_default();
+    serde_json::from_value(serde_json::Value::Object(item))
+        .map_err(|e| Error::internal(format!("malformed item {key}: {e}")))
+}

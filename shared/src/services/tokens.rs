@@ -1,9 +1,71 @@
 //! Access tokens (RS256 JWTs any API Gateway JWT authorizer can verify) and the signing keys
-//! behind them. STUB: the interface is fixed; the bodies are to be written.
+//! behind them.
+//!
+//! Storage (partition `KEYS`):
+//! - `KEY#<kid>`: one RSA-2048 signing key: the private key (PKCS#8 DER) encrypted with the
+//!   Cipher under the context `{owner: KEYS, purpose: jwt-signing-key, kid}`, the public JWK
+//!   (`n`, `e`), `created_at`, and once rotated out `retired_at` and a `ttl` after which no token
+//!   it signed can still be live, so it drops out of the JWKS by itself.
+//! - `CURRENT`: the pointer to the key that signs new tokens. Created with a condition, so two
+//!   instances racing to make the first key converge on one.
+//!
+//! The `kid` is the key's RFC 7638 JWK thumbprint, so it names exactly one public key.
+//!
+//! Each process caches what it has decrypted and parsed (`SigningKeys`): verification makes no
+//! table round trip for a known `kid`, and signing none except a look at the `CURRENT` pointer
+//! every few minutes, so a rotation made by another instance is picked up.
 
+use std::collections::HashMap;
+use std::sync::{Arc, PoisonError, RwLock};
+
+use aws_lc_rs::encoding::AsDer;
+use aws_lc_rs::rsa::{KeyPair, KeySize, PublicKeyComponents};
+use aws_lc_rs::signature::KeyPair as _;
+use base64::Engine;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header};
 use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
 
+use crate::ports::{Condition, EncryptionContext, Item, Key, StoreError, Write};
 use crate::{AppState, Error, Result};
+
+/// The `typ` header of an access token (RFC 9068).
+pub const ACCESS_TOKEN_TYPE: &str = "at+jwt";
+
+/// How long JWKS consumers may cache the key set (`Cache-Control: max-age`).
+pub const JWKS_MAX_AGE_SECONDS: u64 = 300;
+
+/// Clock skew tolerated between the instance that signed a token and the one checking it.
+const CLOCK_SKEW_LEEWAY_SECONDS: i64 = 30;
+
+/// How long an instance signs with its cached current key before looking at the `CURRENT`
+/// pointer again (one table read), so a rotation elsewhere reaches every instance.
+const CURRENT_KEY_RECHECK_SECONDS: i64 = 300;
+
+/// The least time between two reloads of the public keys caused by an unknown `kid`: a key
+/// rotated by another instance is found, but garbage `kid`s cannot make every request hit the
+/// table.
+const UNKNOWN_KID_RELOAD_INTERVAL_SECONDS: i64 = 10;
+
+/// How long a retired key stays published beyond the access-token lifetime: instances that have
+/// not yet seen the rotation may sign with it for up to `CURRENT_KEY_RECHECK_SECONDS`, and
+/// verifiers allow `CLOCK_SKEW_LEEWAY_SECONDS`.
+const KEY_RETIREMENT_MARGIN_SECONDS: i64 = 600;
+
+/// A real access token is well under 2 KiB; anything much longer is refused before any work.
+const MAX_TOKEN_BYTES: usize = 8 * 1024;
+
+/// The largest decoded JOSE header we read (ours is about 100 bytes); it is decoded on the stack.
+const MAX_HEADER_BYTES: usize = 512;
+
+/// How often creating or rotating a key is tried when a concurrent writer wins the race.
+const KEY_WRITE_ATTEMPTS: usize = 3;
+
+const KEYS_PARTITION: &str = "KEYS";
+const CURRENT_SORT_KEY: &str = "CURRENT";
+const KEY_SORT_PREFIX: &str = "KEY#";
 
 /// The claims of an access token (API.md, "Access token").
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -56,28 +118,663 @@ pub struct IssuedToken {
 
 /// The per-process cache of signing keys (private key decrypted once per instance).
 #[derive(Default)]
-pub struct SigningKeys {}
+pub struct SigningKeys {
+    /// The key new tokens are signed with, and when the `CURRENT` pointer was last read.
+    current: RwLock<Option<CurrentKey>>,
+    /// Public keys by `kid`. A std lock: readers hold it for a map lookup only, never across an
+    /// await, and verification must not queue behind an async lock.
+    verifiers: RwLock<HashMap<String, Arc<DecodingKey>>>,
+    /// Serializes table loads, key creation and rotation within this process, and remembers when
+    /// the public keys were last reloaded.
+    loading: tokio::sync::Mutex<LoadState>,
+}
+
+#[derive(Clone)]
+struct CurrentKey {
+    key: Arc<SigningKey>,
+    checked_at: i64,
+}
+
+#[derive(Default)]
+struct LoadState {
+    verifiers_loaded_at: Option<i64>,
+}
+
+/// A decrypted private key, ready to sign.
+struct SigningKey {
+    kid: String,
+    encoding: EncodingKey,
+}
+
+/// A key pair made or decrypted here, with its public half in JWK form.
+struct KeyMaterial {
+    kid: String,
+    /// base64url of the big-endian modulus and exponent, as in a JWK.
+    n: String,
+    e: String,
+    pkcs8: Vec<u8>,
+    encoding: EncodingKey,
+    decoding: DecodingKey,
+}
+
+impl KeyMaterial {
+    /// Generate a fresh RSA-2048 key pair (CPU-heavy: call it off the async executor).
+    fn generate() -> Result<Self> {
+        let pair = KeyPair::generate(KeySize::Rsa2048)
+            .map_err(|_| Error::internal("RSA key generation failed"))?;
+        let pkcs8 = pair
+            .as_der()
+            .map_err(|_| Error::internal("encoding the new RSA key as PKCS#8 failed"))?;
+        Self::from_pkcs8(pkcs8.as_ref())
+    }
+
+    /// Parse a PKCS#8 RSA private key and derive its public JWK and `kid`.
+    fn from_pkcs8(pkcs8: &[u8]) -> Result<Self> {
+        let pair = KeyPair::from_pkcs8(pkcs8)
+            .map_err(|e| Error::internal(format!("the stored signing key is not RSA: {e}")))?;
+        let public = PublicKeyComponents::<Vec<u8>>::from(pair.public_key());
+        let n = URL_SAFE_NO_PAD.encode(&public.n);
+        let e = URL_SAFE_NO_PAD.encode(&public.e);
+        // jsonwebtoken takes RSA private keys as PKCS#1 DER or as PEM; its PEM reader unwraps
+        // PKCS#8, so that is the way in for the form we store.
+        let encoding = EncodingKey::from_rsa_pem(pkcs8_pem(pkcs8).as_bytes())
+            .map_err(|e| Error::internal(format!("jsonwebtoken refused the RSA key: {e}")))?;
+        Ok(Self {
+            kid: jwk_thumbprint(&n, &e),
+            decoding: DecodingKey::from_rsa_raw_components(&public.n, &public.e),
+            n,
+            e,
+            pkcs8: pkcs8.to_vec(),
+            encoding,
+        })
+    }
+
+    fn signing_key(&self) -> Arc<SigningKey> {
+        Arc::new(SigningKey {
+            kid: self.kid.clone(),
+            encoding: self.encoding.clone(),
+        })
+    }
+}
+
+/// PEM armour for a PKCS#8 private key, 64 characters a line.
+fn pkcs8_pem(pkcs8: &[u8]) -> String {
+    let body = STANDARD.encode(pkcs8);
+    let mut pem = String::with_capacity(body.len() + body.len() / 64 + 64);
+    pem.push_str("-----BEGIN PRIVATE KEY-----\n");
+    for line in body.as_bytes().chunks(64) {
+        // base64 output is ASCII, so every chunk is valid UTF-8.
+        pem.push_str(std::str::from_utf8(line).unwrap_or_default());
+        pem.push('\n');
+    }
+    pem.push_str("-----END PRIVATE KEY-----\n");
+    pem
+}
+
+/// The RFC 7638 thumbprint of an RSA JWK: SHA-256 over its required members in lexical order.
+fn jwk_thumbprint(n: &str, e: &str) -> String {
+    let canonical = format!(r#"{{"e":"{e}","kty":"RSA","n":"{n}"}}"#);
+    URL_SAFE_NO_PAD.encode(Sha256::digest(canonical.as_bytes()))
+}
+
+fn encryption_context(kid: &str) -> EncryptionContext {
+    EncryptionContext::new(KEYS_PARTITION, "jwt-signing-key").with("kid", kid)
+}
+
+fn current_pointer_key() -> Key {
+    Key::new(KEYS_PARTITION, CURRENT_SORT_KEY)
+}
+
+fn signing_key_key(kid: &str) -> Key {
+    Key::new(KEYS_PARTITION, format!("{KEY_SORT_PREFIX}{kid}"))
+}
+
+fn read<T>(lock: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
+    // A panic while holding these locks cannot leave the maps half-written (each write is one
+    // assignment or insert), so a poisoned lock is still safe to use.
+    lock.read().unwrap_or_else(PoisonError::into_inner)
+}
+
+fn write<T>(lock: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
+    lock.write().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl SigningKeys {
+    /// The cached current key, if it was confirmed against the table recently enough.
+    fn fresh_current(&self, now: i64) -> Option<Arc<SigningKey>> {
+        read(&self.current)
+            .as_ref()
+            .filter(|c| now.saturating_sub(c.checked_at) < CURRENT_KEY_RECHECK_SECONDS)
+            .map(|c| c.key.clone())
+    }
+
+    fn verifier(&self, kid: &str) -> Option<Arc<DecodingKey>> {
+        read(&self.verifiers).get(kid).cloned()
+    }
+
+    fn install_current(&self, key: Arc<SigningKey>, decoding: DecodingKey, now: i64) {
+        write(&self.verifiers).insert(key.kid.clone(), Arc::new(decoding));
+        *write(&self.current) = Some(CurrentKey {
+            key,
+            checked_at: now,
+        });
+    }
+}
 
 /// Sign an access token for the subject with the current key (created on first use).
-pub async fn issue(_state: &AppState, _subject: Subject) -> Result<IssuedToken> {
-    Err(Error::internal("tokens::issue not implemented yet"))
+pub async fn issue(state: &AppState, subject: Subject) -> Result<IssuedToken> {
+    let key = current_signing_key(state).await?;
+    let now = state.clock.unix();
+    let lifetime = i64::try_from(state.config.access_token_ttl.as_secs()).unwrap_or(i64::MAX);
+    let claims = AccessClaims {
+        iss: state.config.issuer.clone(),
+        aud: state.config.audience.clone(),
+        sub: subject.user_id,
+        exp: now.saturating_add(lifetime),
+        iat: now,
+        nbf: now,
+        jti: uuid::Uuid::new_v4().to_string(),
+        sid: subject.session_id,
+        scope: subject.scope,
+        org: subject.org,
+        role: subject.role,
+        plan: subject.plan,
+        features: subject.features,
+        email: subject.email,
+        email_verified: subject.email_verified,
+        amr: subject.amr,
+        aal: subject.aal,
+    };
+    let mut header = Header::new(Algorithm::RS256);
+    header.typ = Some(ACCESS_TOKEN_TYPE.to_owned());
+    header.kid = Some(key.kid.clone());
+    // An RSA signature takes a millisecond or two: too long to hold an executor thread that is
+    // also verifying thousands of tokens a second.
+    let (token, claims) = tokio::task::spawn_blocking(move || {
+        jsonwebtoken::encode(&header, &claims, &key.encoding).map(|token| (token, claims))
+    })
+    .await
+    .map_err(|e| Error::internal(format!("the signing task failed: {e}")))?
+    .map_err(|e| Error::internal(format!("signing the access token failed: {e}")))?;
+    Ok(IssuedToken { token, claims })
+}
+
+/// The parts of the JOSE header we read; borrowed from the decoded bytes. Any other member
+/// (`jku`, `jwk`, `x5u`, ...) is ignored: keys only ever come from our own table.
+#[derive(Deserialize)]
+struct TokenHeader<'a> {
+    alg: &'a str,
+    typ: Option<&'a str>,
+    kid: Option<&'a str>,
+    /// We understand no extension, so a token that marks one critical is refused (RFC 7515).
+    crit: Option<serde::de::IgnoredAny>,
 }
 
 /// Verify signature (by `kid`, RS256 only), `typ`, `iss`, `aud`, `exp`, `nbf`. Any failure is
 /// `401 invalid_token`. Makes no table round trip once the keys are cached.
-pub async fn verify(_state: &AppState, _token: &str) -> Result<AccessClaims> {
-    Err(Error::invalid_token("tokens::verify not implemented yet"))
+///
+/// The checks are ours rather than `jsonwebtoken::decode`'s so that time comes from the Clock
+/// port and the hot path parses the header once, on the stack; the signature check itself is
+/// jsonwebtoken's. A storage failure while looking up an unknown `kid` answers 503, not 401: the
+/// token may well be good.
+pub async fn verify(state: &AppState, token: &str) -> Result<AccessClaims> {
+    let malformed = || Error::invalid_token("The access token is malformed");
+    if token.len() > MAX_TOKEN_BYTES {
+        return Err(malformed());
+    }
+    let mut parts = token.split('.');
+    let (Some(header_part), Some(claims_part), Some(signature_part), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err(malformed());
+    };
+
+    let mut header_bytes = [0u8; MAX_HEADER_BYTES];
+    let header_len = URL_SAFE_NO_PAD
+        .decode_slice(header_part, &mut header_bytes)
+        .map_err(|_| malformed())?;
+    let header: TokenHeader<'_> =
+        serde_json::from_slice(&header_bytes[..header_len]).map_err(|_| malformed())?;
+    if header.alg != "RS256" {
+        return Err(Error::invalid_token(
+            "The access token must be signed with RS256",
+        ));
+    }
+    if !header.typ.is_some_and(is_access_token_type) {
+        return Err(Error::invalid_token("The token is not an access token"));
+    }
+    if header.crit.is_some() {
+        return Err(Error::invalid_token(
+            "The access token uses an unsupported extension",
+        ));
+    }
+    let kid = header
+        .kid
+        .ok_or_else(|| Error::invalid_token("The access token names no signing key"))?;
+    let key = match state.signing_keys.verifier(kid) {
+        Some(key) => key,
+        None => reload_for_unknown_kid(state, kid)
+            .await?
+            .ok_or_else(|| Error::invalid_token("The access token was signed by an unknown key"))?,
+    };
+
+    // The signed message is the header and claims exactly as sent, dot included.
+    let message_len = header_part.len() + 1 + claims_part.len();
+    let valid = jsonwebtoken::crypto::verify(
+        signature_part,
+        &token.as_bytes()[..message_len],
+        &key,
+        Algorithm::RS256,
+    )
+    .map_err(|_| malformed())?;
+    if !valid {
+        return Err(Error::invalid_token(
+            "The access token's signature is invalid",
+        ));
+    }
+
+    let claims_bytes = URL_SAFE_NO_PAD
+        .decode(claims_part)
+        .map_err(|_| malformed())?;
+    let claims: AccessClaims = serde_json::from_slice(&claims_bytes).map_err(|_| malformed())?;
+    check_claims(state, &claims)?;
+    Ok(claims)
+}
+
+/// RFC 9068: `at+jwt`, or the full media type; media types compare case-insensitively.
+fn is_access_token_type(typ: &str) -> bool {
+    typ.eq_ignore_ascii_case(ACCESS_TOKEN_TYPE) || typ.eq_ignore_ascii_case("application/at+jwt")
+}
+
+fn check_claims(state: &AppState, claims: &AccessClaims) -> Result<()> {
+    if claims.iss != state.config.issuer {
+        return Err(Error::invalid_token(
+            "The access token was issued by another issuer",
+        ));
+    }
+    if claims.aud != state.config.audience {
+        return Err(Error::invalid_token(
+            "The access token is meant for another audience",
+        ));
+    }
+    let now = state.clock.unix();
+    if now >= claims.exp.saturating_add(CLOCK_SKEW_LEEWAY_SECONDS) {
+        return Err(Error::invalid_token("The access token has expired"));
+    }
+    if claims.nbf > now.saturating_add(CLOCK_SKEW_LEEWAY_SECONDS) {
+        return Err(Error::invalid_token("The access token is not valid yet"));
+    }
+    Ok(())
+}
+
+/// Reload the public keys from the table, at most once per interval, and answer the key for
+/// `kid` if it is there now.
+async fn reload_for_unknown_kid(state: &AppState, kid: &str) -> Result<Option<Arc<DecodingKey>>> {
+    let keys = &state.signing_keys;
+    let mut load = keys.loading.lock().await;
+    // Whoever held the lock before us may have loaded it.
+    if let Some(key) = keys.verifier(kid) {
+        return Ok(Some(key));
+    }
+    let now = state.clock.unix();
+    if load
+        .verifiers_loaded_at
+        .is_some_and(|at| now.saturating_sub(at) < UNKNOWN_KID_RELOAD_INTERVAL_SECONDS)
+    {
+        return Ok(None);
+    }
+    load.verifiers_loaded_at = Some(now);
+    let items = state.table.query(KEYS_PARTITION, KEY_SORT_PREFIX).await?;
+    let loaded: HashMap<String, Arc<DecodingKey>> = items
+        .iter()
+        .filter_map(|item| {
+            let jwk = PublicJwk::of(item)?;
+            let key = DecodingKey::from_rsa_components(jwk.n, jwk.e).ok()?;
+            Some((jwk.kid.to_owned(), Arc::new(key)))
+        })
+        .collect();
+    // The table's view replaces ours, so a key an operator deleted stops verifying here too.
+    *write(&keys.verifiers) = loaded;
+    Ok(keys.verifier(kid))
+}
+
+/// The current signing key: from the cache, or the `CURRENT` pointer, or made now.
+async fn current_signing_key(state: &AppState) -> Result<Arc<SigningKey>> {
+    let keys = &state.signing_keys;
+    if let Some(key) = keys.fresh_current(state.clock.unix()) {
+        return Ok(key);
+    }
+    let _load = keys.loading.lock().await;
+    let now = state.clock.unix();
+    if let Some(key) = keys.fresh_current(now) {
+        return Ok(key);
+    }
+    let cached = read(&keys.current).clone();
+    let pointer = match state.table.get(&current_pointer_key()).await {
+        Ok(pointer) => pointer,
+        Err(error) => {
+            // Signing with a key we already hold beats failing every sign-in while the table is
+            // unreachable; the pointer is read again on the next issue.
+            if let Some(cached) = cached {
+                tracing::warn!(%error, "cannot read the current signing key pointer; using the cached key");
+                return Ok(cached.key);
+            }
+            return Err(error.into());
+        }
+    };
+    match pointer.as_ref().and_then(pointer_kid) {
+        Some(kid) => {
+            if let Some(cached) = cached.filter(|c| c.key.kid == kid) {
+                *write(&keys.current) = Some(CurrentKey {
+                    key: cached.key.clone(),
+                    checked_at: now,
+                });
+                return Ok(cached.key);
+            }
+            let material = load_key_material(state, kid).await?;
+            let key = material.signing_key();
+            keys.install_current(key.clone(), material.decoding, now);
+            Ok(key)
+        }
+        None => create_first_key(state).await,
+    }
+}
+
+fn pointer_kid(item: &Item) -> Option<&str> {
+    item.get("kid")?.as_str()
+}
+
+/// Make the first signing key. Two instances may race here: the key and the pointer are written
+/// in one transaction that requires the pointer to be absent, and the loser uses the winner's key.
+/// The caller holds `SigningKeys::loading`.
+async fn create_first_key(state: &AppState) -> Result<Arc<SigningKey>> {
+    for _ in 0..KEY_WRITE_ATTEMPTS {
+        let now = state.clock.unix();
+        let material = generate_key_material().await?;
+        let key_item = stored_key_item(state, &material, now).await?;
+        let mut pointer = current_pointer_key().item();
+        pointer.insert("kid".into(), Value::String(material.kid.clone()));
+        pointer.insert("updated_at".into(), Value::from(now));
+        let writes = vec![
+            Write::Put {
+                item: key_item,
+                condition: Some(Condition::NotExists),
+            },
+            Write::Put {
+                item: pointer,
+                condition: Some(Condition::NotExists),
+            },
+        ];
+        match state.table.transact(writes).await {
+            Ok(()) => {
+                tracing::info!(kid = %material.kid, "created the first access-token signing key");
+                let key = material.signing_key();
+                state
+                    .signing_keys
+                    .install_current(key.clone(), material.decoding, now);
+                return Ok(key);
+            }
+            Err(StoreError::ConditionFailed) => {
+                let pointer = state.table.get(&current_pointer_key()).await?;
+                if let Some(kid) = pointer.as_ref().and_then(pointer_kid) {
+                    let material = load_key_material(state, kid).await?;
+                    let key = material.signing_key();
+                    state.signing_keys.install_current(
+                        key.clone(),
+                        material.decoding,
+                        state.clock.unix(),
+                    );
+                    return Ok(key);
+                }
+                // The pointer vanished between the two calls (deleted by hand?): try again.
+            }
+            Err(error) => return Err(error.into()),
+        }
+    }
+    Err(Error::internal(
+        "could not create the first signing key: the key pointer kept changing",
+    ))
+}
+
+/// Generate a key pair on a blocking thread (RSA key generation takes tens of milliseconds).
+async fn generate_key_material() -> Result<KeyMaterial> {
+    tokio::task::spawn_blocking(KeyMaterial::generate)
+        .await
+        .map_err(|e| Error::internal(format!("the key generation task failed: {e}")))?
+}
+
+/// The `KEY#<kid>` item for new key material, its private key encrypted.
+async fn stored_key_item(state: &AppState, material: &KeyMaterial, now: i64) -> Result<Item> {
+    let ciphertext = state
+        .cipher
+        .encrypt(&material.pkcs8, &encryption_context(&material.kid))
+        .await?;
+    let mut item = signing_key_key(&material.kid).item();
+    item.insert("kid".into(), Value::String(material.kid.clone()));
+    item.insert("kty".into(), Value::String("RSA".into()));
+    item.insert("alg".into(), Value::String("RS256".into()));
+    item.insert("n".into(), Value::String(material.n.clone()));
+    item.insert("e".into(), Value::String(material.e.clone()));
+    item.insert(
+        "private_key".into(),
+        Value::String(STANDARD.encode(ciphertext)),
+    );
+    item.insert("created_at".into(), Value::from(now));
+    Ok(item)
+}
+
+/// Read and decrypt the key named `kid`, checking it is the key the name says.
+async fn load_key_material(state: &AppState, kid: &str) -> Result<KeyMaterial> {
+    let item = state
+        .table
+        .get(&signing_key_key(kid))
+        .await?
+        .ok_or_else(|| Error::internal(format!("the current signing key {kid} is missing")))?;
+    let ciphertext = item
+        .get("private_key")
+        .and_then(Value::as_str)
+        .and_then(|text| STANDARD.decode(text).ok())
+        .ok_or_else(|| Error::internal(format!("the signing key {kid} has no private key")))?;
+    let pkcs8 = state
+        .cipher
+        .decrypt(&ciphertext, &encryption_context(kid))
+        .await?;
+    let material = KeyMaterial::from_pkcs8(&pkcs8)?;
+    if material.kid != kid {
+        return Err(Error::internal(format!(
+            "the signing key stored as {kid} is another key"
+        )));
+    }
+    Ok(material)
+}
+
+/// The public half of a stored key.
+struct PublicJwk<'a> {
+    kid: &'a str,
+    n: &'a str,
+    e: &'a str,
+    retired_at: Option<i64>,
+    created_at: i64,
+}
+
+impl<'a> PublicJwk<'a> {
+    fn of(item: &'a Item) -> Option<Self> {
+        let text = |name: &str| item.get(name).and_then(Value::as_str);
+        let jwk = Self {
+            kid: text("kid")?,
+            n: text("n")?,
+            e: text("e")?,
+            retired_at: item.get("retired_at").and_then(Value::as_i64),
+            created_at: item.get("created_at").and_then(Value::as_i64).unwrap_or(0),
+        };
+        if jwk.kid.is_empty() || jwk.n.is_empty() || jwk.e.is_empty() {
+            tracing::warn!(
+                kid = jwk.kid,
+                "skipping a signing key item without a public key"
+            );
+            return None;
+        }
+        Some(jwk)
+    }
+
+    fn to_json(&self) -> Value {
+        json!({
+            "kty": "RSA",
+            "kid": self.kid,
+            "use": "sig",
+            "alg": "RS256",
+            "n": self.n,
+            "e": self.e,
+        })
+    }
 }
 
 /// The JWKS document: every key whose tokens may still be live.
-pub async fn jwks(_state: &AppState) -> Result<serde_json::Value> {
-    Err(Error::internal("tokens::jwks not implemented yet"))
+///
+/// The first call on a fresh deployment creates the first key, so the set is never published
+/// empty (a consumer caching an empty set would refuse the first tokens). The current key comes
+/// first, then the others newest first.
+pub async fn jwks(state: &AppState) -> Result<Value> {
+    current_signing_key(state).await?;
+    let items = state.table.query(KEYS_PARTITION, KEY_SORT_PREFIX).await?;
+    let mut keys: Vec<PublicJwk<'_>> = items.iter().filter_map(PublicJwk::of).collect();
+    keys.sort_by_key(|k| (k.retired_at.is_some(), std::cmp::Reverse(k.created_at)));
+    Ok(json!({ "keys": keys.iter().map(PublicJwk::to_json).collect::<Vec<_>>() }))
 }
 
 /// Make a new current signing key; the old one stays published until its tokens expire.
 /// Answers the new `kid`.
-pub async fn rotate_signing_key(_state: &AppState) -> Result<String> {
+///
+/// One transaction writes the new key, moves the `CURRENT` pointer (on condition that it still
+/// names the key we retire) and marks the old key retired with a `ttl`. Other instances pick the
+/// new key up within `CURRENT_KEY_RECHECK_SECONDS`.
+pub async fn rotate_signing_key(state: &AppState) -> Result<String> {
+    let keys = &state.signing_keys;
+    let _load = keys.loading.lock().await;
+    let lifetime = i64::try_from(state.config.access_token_ttl.as_secs()).unwrap_or(i64::MAX);
+    for _ in 0..KEY_WRITE_ATTEMPTS {
+        let pointer = state.table.get(&current_pointer_key()).await?;
+        let old_kid = pointer.as_ref().and_then(pointer_kid).map(str::to_owned);
+        let material = generate_key_material().await?;
+        let now = state.clock.unix();
+        let key_item = stored_key_item(state, &material, now).await?;
+        let mut writes = vec![Write::Put {
+            item: key_item,
+            condition: Some(Condition::NotExists),
+        }];
+        let mut pointer_fields = Item::new();
+        pointer_fields.insert("kid".into(), Value::String(material.kid.clone()));
+        pointer_fields.insert("updated_at".into(), Value::from(now));
+        match &old_kid {
+            Some(old_kid) => {
+                writes.push(Write::Update {
+                    key: current_pointer_key(),
+                    set: pointer_fields,
+                    remove: Vec::new(),
+                    condition: Some(Condition::Equals(
+                        "kid".into(),
+                        Value::String(old_kid.clone()),
+                    )),
+                });
+                let mut retired = Item::new();
+                retired.insert("retired_at".into(), Value::from(now));
+                retired.insert(
+                    crate::ports::attr::TTL.into(),
+                    Value::from(
+                        now.saturating_add(lifetime)
+                            .saturating_add(KEY_RETIREMENT_MARGIN_SECONDS),
+                    ),
+                );
+                writes.push(Write::Update {
+                    key: signing_key_key(old_kid),
+                    set: retired,
+                    remove: Vec::new(),
+                    condition: Some(Condition::Exists),
+                });
+            }
+            None => {
+                let mut pointer = current_pointer_key().item();
+                pointer.extend(pointer_fields);
+                writes.push(Write::Put {
+                    item: pointer,
+                    condition: Some(Condition::NotExists),
+                });
+            }
+        }
+        match state.table.transact(writes).await {
+            Ok(()) => {
+                tracing::info!(kid = %material.kid, retired = ?old_kid, "rotated the access-token signing key");
+                keys.install_current(material.signing_key(), material.decoding, now);
+                return Ok(material.kid);
+            }
+            Err(StoreError::ConditionFailed) => continue,
+            Err(error) => return Err(error.into()),
+        }
+    }
     Err(Error::internal(
-        "tokens::rotate_signing_key not implemented yet",
+        "could not rotate the signing key: it kept changing underneath (another rotation?)",
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_kid_is_the_rfc_7638_thumbprint() {
+        // RFC 7638, section 3.1.
+        let n = "0vx7agoebGcQSuuPiLJXZptN9nndrQmbXEps2aiAFbWhM78LhWx4cbbfAAtVT86zwu1RK7aPFFxuhDR1L6tSoc_BJECPebWKRXjBZCiFV4n3oknjhMstn64tZ_2W-5JsGY4Hc5n9yBXArwl93lqt7_RN5w6Cf0h4QyQ5v-65YGjQR0_FDW2QvzqY368QQMicAtaSqzs8KJZgnYb9c7d0zgdAZHzu6qMQvRL5hajrn1n91CbOpbISD08qNLyrdkt-bFTWhAI4vMQFh6WeZu0fM4lFd2NcRwr3XPksINHaQ-G_xBniIqbw0Ls1jF44-csFCur-kEgU8awapJzKnqDKgw";
+        assert_eq!(
+            jwk_thumbprint(n, "AQAB"),
+            "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs"
+        );
+    }
+
+    #[test]
+    fn a_generated_key_survives_a_pkcs8_round_trip_with_the_same_kid() {
+        let material = KeyMaterial::generate().unwrap();
+        let again = KeyMaterial::from_pkcs8(&material.pkcs8).unwrap();
+        assert_eq!(again.kid, material.kid);
+        assert_eq!(again.n, material.n);
+        assert_eq!(material.e, "AQAB");
+        // 2048 bits = 256 bytes = 342 base64url characters.
+        assert_eq!(material.n.len(), 342);
+    }
+
+    #[test]
+    fn a_token_signed_with_a_generated_key_verifies_with_its_public_key() {
+        let material = KeyMaterial::generate().unwrap();
+        let mut header = Header::new(Algorithm::RS256);
+        header.typ = Some(ACCESS_TOKEN_TYPE.into());
+        let token =
+            jsonwebtoken::encode(&header, &json!({"sub": "x"}), &material.encoding).expect("sign");
+        let (message, signature) = token.rsplit_once('.').unwrap();
+        assert!(
+            jsonwebtoken::crypto::verify(
+                signature,
+                message.as_bytes(),
+                &material.decoding,
+                Algorithm::RS256
+            )
+            .unwrap()
+        );
+        let from_jwk = DecodingKey::from_rsa_components(&material.n, &material.e).unwrap();
+        assert!(
+            jsonwebtoken::crypto::verify(
+                signature,
+                message.as_bytes(),
+                &from_jwk,
+                Algorithm::RS256
+            )
+            .unwrap()
+        );
+    }
+
+    #[test]
+    fn only_the_access_token_media_types_are_accepted() {
+        assert!(is_access_token_type("at+jwt"));
+        assert!(is_access_token_type("application/at+JWT"));
+        assert!(!is_access_token_type("JWT"));
+        assert!(!is_access_token_type("at+jwt "));
+    }
 }

@@ -1,0 +1,270 @@
+//! Sessions (one per signed-in device) and their refresh tokens.
+//!
+//! A refresh token is 256 random bits, base64url, shown to the client once and stored only as its
+//! SHA-256. Each use rotates it: the old item is marked `rotated` (kept until the session's
+//! absolute expiry so a replay is recognised), a new one is written, and the session's
+//! `refresh_hash` moves to the new one, all in one conditional transaction.
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use super::keys;
+use super::users::User;
+use super::{from_item, to_item};
+use crate::Result;
+use crate::ports::{Item, Random, attr};
+use crate::services::tokens::Subject;
+
+/// Random bytes in a refresh token (256 bits; the floor is 128).
+pub const REFRESH_TOKEN_BYTES: usize = 32;
+
+/// The scope of an ordinary access token.
+pub const DEFAULT_SCOPE: &str = "openid profile email";
+
+/// Where a request came from, recorded on the session it starts.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SessionContext {
+    /// The client address, or `unknown` when none can be trusted.
+    pub ip: String,
+    pub user_agent: Option<String>,
+}
+
+impl SessionContext {
+    pub fn unknown() -> Self {
+        Self {
+            ip: UNKNOWN_ADDRESS.to_owned(),
+            user_agent: None,
+        }
+    }
+}
+
+/// The address bucket of requests whose client address is unknown.
+pub const UNKNOWN_ADDRESS: &str = "unknown";
+
+/// `USER#<user>` / `SESSION#<id>`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Session {
+    pub id: String,
+    pub user_id: String,
+    pub created_at: i64,
+    pub last_used_at: i64,
+    /// Absolute end of the session (created_at + refresh lifetime); never extended.
+    pub expires_at: i64,
+    pub ip: String,
+    #[serde(default)]
+    pub user_agent: Option<String>,
+    /// SHA-256 of the one refresh token that may be rotated next.
+    pub refresh_hash: String,
+    pub amr: Vec<String>,
+    pub aal: u8,
+}
+
+impl Session {
+    pub fn to_item(&self) -> Item {
+        let mut item = to_item(&keys::session(&self.user_id, &self.id), self);
+        item.insert(attr::TTL.into(), self.expires_at.into());
+        item
+    }
+
+    pub fn from_item(item: Item) -> Result<Self> {
+        from_item(item)
+    }
+
+    /// Live at `now`: the store hides items past `ttl`, but every read checks too.
+    pub fn is_live(&self, now: i64) -> bool {
+        now < self.expires_at
+    }
+}
+
+/// What a new access token says about its user, frozen when the session starts.
+///
+/// Trade-off (DESIGN.md's budget: refresh in at most 2 round trips): a refresh mints its token
+/// from this snapshot, kept on the refresh item, instead of re-reading the user and their
+/// membership. A refresh therefore does not pick up a plan, role or email change; the next
+/// sign-in (or a workspace switch, which starts a new snapshot) does. Seed 002 documents exactly
+/// this: "the access token's contents are not changed by a refresh".
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ClaimsSnapshot {
+    pub user_id: String,
+    pub email: String,
+    pub email_verified: bool,
+    pub name: String,
+    pub has_password: bool,
+    #[serde(default)]
+    pub org: Option<String>,
+    #[serde(default)]
+    pub role: Option<String>,
+    pub plan: String,
+    pub features: Vec<String>,
+    pub amr: Vec<String>,
+    pub aal: u8,
+    pub scope: String,
+}
+
+impl ClaimsSnapshot {
+    pub fn of(user: &User, amr: &[&str], aal: u8) -> Self {
+        Self {
+            user_id: user.id.clone(),
+            email: user.email.clone(),
+            email_verified: user.email_verified,
+            name: user.name.clone(),
+            has_password: user.has_password(),
+            org: user.active_workspace.clone(),
+            role: user.active_role.clone(),
+            plan: user.plan.clone(),
+            features: user.features.clone(),
+            amr: amr.iter().map(|m| (*m).to_owned()).collect(),
+            aal,
+            scope: DEFAULT_SCOPE.to_owned(),
+        }
+    }
+
+    pub fn subject(&self, session_id: &str) -> Subject {
+        Subject {
+            user_id: self.user_id.clone(),
+            session_id: session_id.to_owned(),
+            email: self.email.clone(),
+            email_verified: self.email_verified,
+            org: self.org.clone(),
+            role: self.role.clone(),
+            plan: self.plan.clone(),
+            features: self.features.clone(),
+            amr: self.amr.clone(),
+            aal: self.aal,
+            scope: self.scope.clone(),
+        }
+    }
+}
+
+pub const REFRESH_ACTIVE: &str = "active";
+pub const REFRESH_ROTATED: &str = "rotated";
+
+/// `REFRESH#<sha256>` / `REFRESH`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RefreshRecord {
+    pub session_id: String,
+    pub user_id: String,
+    /// `active` until used once, then `rotated`.
+    pub state: String,
+    /// The session's absolute expiry (also the item's `ttl`).
+    pub expires_at: i64,
+    pub snapshot: ClaimsSnapshot,
+}
+
+impl RefreshRecord {
+    pub fn to_item(&self, token_hash: &str) -> Item {
+        let mut item = to_item(&keys::refresh_token(token_hash), self);
+        item.insert(attr::TTL.into(), self.expires_at.into());
+        item
+    }
+
+    pub fn from_item(item: Item) -> Result<Self> {
+        from_item(item)
+    }
+}
+
+/// A new refresh token: the plaintext for the client and the hash to store.
+pub struct NewRefreshToken {
+    pub token: String,
+    pub hash: String,
+}
+
+impl NewRefreshToken {
+    pub fn generate(random: &dyn Random) -> Self {
+        let mut bytes = [0u8; REFRESH_TOKEN_BYTES];
+        random.fill(&mut bytes);
+        let token = URL_SAFE_NO_PAD.encode(bytes);
+        let hash = token_hash(&token);
+        Self { token, hash }
+    }
+}
+
+/// The stored form of any opaque token: SHA-256, hex.
+pub fn token_hash(token: &str) -> String {
+    hex::encode(Sha256::digest(token.as_bytes()))
+}
+
+/// The `auth_type` of `/users/auth/status` (seed 001) for a token's methods.
+pub fn auth_type(amr: &[String]) -> &'static str {
+    match amr.first().map(String::as_str) {
+        Some("pwd") => "password",
+        Some("email_link") | Some("otp") => "magic-link",
+        Some("oauth") => "oauth",
+        Some("webauthn") => "passkey",
+        Some("api_key") => "api-key",
+        _ => "unknown",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::adapters::system::OsRandom;
+
+    #[test]
+    fn a_refresh_token_carries_256_random_bits_in_base64url_and_is_stored_hashed() {
+        let token = NewRefreshToken::generate(&OsRandom);
+        assert_eq!(token.token.len(), 43);
+        assert!(
+            token
+                .token
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        );
+        assert_eq!(token.hash, token_hash(&token.token));
+        assert_eq!(token.hash.len(), 64);
+        assert_ne!(token.token, NewRefreshToken::generate(&OsRandom).token);
+    }
+
+    #[test]
+    fn session_and_refresh_items_expire_with_the_session() {
+        let snapshot = ClaimsSnapshot {
+            user_id: "u1".into(),
+            email: "a@b.co".into(),
+            email_verified: false,
+            name: "A".into(),
+            has_password: true,
+            org: Some("w1".into()),
+            role: Some("owner".into()),
+            plan: "free".into(),
+            features: vec![],
+            amr: vec!["pwd".into()],
+            aal: 1,
+            scope: DEFAULT_SCOPE.into(),
+        };
+        let record = RefreshRecord {
+            session_id: "s1".into(),
+            user_id: "u1".into(),
+            state: REFRESH_ACTIVE.into(),
+            expires_at: 99,
+            snapshot: snapshot.clone(),
+        };
+        let item = record.to_item("h");
+        assert_eq!(item["ttl"], 99);
+        assert_eq!(RefreshRecord::from_item(item).unwrap(), record);
+        let subject = snapshot.subject("s1");
+        assert_eq!(subject.session_id, "s1");
+        assert_eq!(subject.org.as_deref(), Some("w1"));
+    }
+
+    #[test]
+    fn a_session_is_live_until_its_absolute_expiry() {
+        let session = Session {
+            id: "s".into(),
+            user_id: "u".into(),
+            created_at: 0,
+            last_used_at: 0,
+            expires_at: 10,
+            ip: "unknown".into(),
+            user_agent: None,
+            refresh_hash: "h".into(),
+            amr: vec!["pwd".into()],
+            aal: 1,
+        };
+        assert!(session.is_live(9));
+        assert!(!session.is_live(10));
+        assert_eq!(session.to_item()["ttl"], 10);
+    }
+}

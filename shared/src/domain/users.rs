@@ -1,0 +1,140 @@
+//! The user record and the email claim that makes its address unique.
+
+use serde::{Deserialize, Serialize};
+
+use super::emails::EmailAddress;
+use super::keys;
+use super::{from_item, to_item};
+use crate::Result;
+use crate::ports::Item;
+
+/// The plan every new user starts on (plans: free < personal < business < enterprise).
+pub const DEFAULT_PLAN: &str = "free";
+
+/// The longest display name kept.
+pub const MAX_NAME_CHARS: usize = 200;
+
+/// A user, as stored under `USER#<id>` / `PROFILE`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct User {
+    pub id: String,
+    /// The address as given at sign-up.
+    pub email: String,
+    /// The uniqueness key (the email claim's partition).
+    pub email_normalized: String,
+    pub email_verified: bool,
+    pub name: String,
+    /// The argon2id PHC string; `None` for accounts made without a password (magic link,
+    /// social login).
+    #[serde(default)]
+    pub password_hash: Option<String>,
+    pub plan: String,
+    #[serde(default)]
+    pub features: Vec<String>,
+    /// Second factor required after the first one. Set by the MFA group; false until then.
+    #[serde(default)]
+    pub mfa_enabled: bool,
+    /// The workspace a new session starts in (the `org` claim) and the user's role there.
+    #[serde(default)]
+    pub active_workspace: Option<String>,
+    #[serde(default)]
+    pub active_role: Option<String>,
+    pub created_at: i64,
+    pub updated_at: i64,
+    /// Optimistic locking: every update is conditional on the version read, and increments it.
+    pub version: i64,
+}
+
+impl User {
+    pub fn key(&self) -> crate::ports::Key {
+        keys::user(&self.id)
+    }
+
+    pub fn to_item(&self) -> Item {
+        to_item(&self.key(), self)
+    }
+
+    pub fn from_item(item: Item) -> Result<Self> {
+        from_item(item)
+    }
+
+    pub fn has_password(&self) -> bool {
+        self.password_hash.is_some()
+    }
+}
+
+/// A display name from a client: trimmed, at most `MAX_NAME_CHARS` characters; when none is
+/// given, the email's local part.
+pub fn display_name(name: Option<&str>, email: &EmailAddress) -> String {
+    let name = name.map(str::trim).filter(|n| !n.is_empty());
+    match name {
+        Some(name) => name.chars().take(MAX_NAME_CHARS).collect(),
+        None => email
+            .as_str()
+            .rsplit_once('@')
+            .map(|(local, _)| local.to_owned())
+            .unwrap_or_default(),
+    }
+}
+
+/// The email claim, `EMAIL#<normalized>` / `EMAIL`: which user owns an address.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct EmailClaim {
+    pub user_id: String,
+    pub email: String,
+}
+
+impl EmailClaim {
+    pub fn to_item(&self, normalized: &str) -> Item {
+        to_item(&keys::email_claim(normalized), self)
+    }
+
+    pub fn from_item(item: Item) -> Result<Self> {
+        from_item(item)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ports::Key;
+
+    fn user() -> User {
+        User {
+            id: "u1".into(),
+            email: "Ada@Example.com".into(),
+            email_normalized: "ada@example.com".into(),
+            email_verified: false,
+            name: "Ada".into(),
+            password_hash: None,
+            plan: DEFAULT_PLAN.into(),
+            features: vec![],
+            mfa_enabled: false,
+            active_workspace: Some("w1".into()),
+            active_role: Some("owner".into()),
+            created_at: 1,
+            updated_at: 1,
+            version: 1,
+        }
+    }
+
+    #[test]
+    fn a_user_round_trips_through_its_item_without_null_attributes() {
+        let item = user().to_item();
+        assert_eq!(Key::of(&item), Some(Key::new("USER#u1", "PROFILE")));
+        assert!(!item.contains_key("password_hash"));
+        assert_eq!(User::from_item(item).unwrap(), user());
+    }
+
+    #[test]
+    fn the_display_name_defaults_to_the_emails_local_part_and_is_trimmed() {
+        let email = EmailAddress::parse("ada@example.com").unwrap();
+        assert_eq!(display_name(None, &email), "ada");
+        assert_eq!(display_name(Some("  "), &email), "ada");
+        assert_eq!(display_name(Some(" Ada L "), &email), "Ada L");
+        assert_eq!(
+            display_name(Some(&"x".repeat(500)), &email).len(),
+            MAX_NAME_CHARS
+        );
+    }
+}

@@ -1,0 +1,364 @@
+//! Account use cases: sign-up (user, email claim, personal workspace and first session in one
+//! transaction), sign-in with a password (at most three table round trips), the caller's profile
+//! and workspaces, password change, and the check-email lookup.
+
+use futures::future::join_all;
+use serde::Serialize;
+
+use crate::domain::emails::EmailAddress;
+use crate::domain::ids::{UserId, WorkspaceId};
+use crate::domain::keys;
+use crate::domain::passwords::Password;
+use crate::domain::sessions::SessionContext;
+use crate::domain::users::{DEFAULT_PLAN, EmailClaim, User};
+use crate::domain::workspaces::{Member, ROLE_OWNER, Workspace, personal_workspace_name};
+use crate::ports::{Condition, StoreError, Write};
+use crate::services::rate_limit::{
+    self, SIGN_IN_FAILURES_PER_ACCOUNT, SIGN_IN_FAILURES_PER_ADDRESS,
+};
+use crate::services::sessions::{self, AuthResponse};
+use crate::services::{passwords, tokens};
+use crate::{AppState, Error, Result};
+
+/// The methods a password sign-in used.
+pub const PASSWORD_AMR: &[&str] = &["pwd"];
+
+/// What a new account is made of.
+pub struct SignUp {
+    pub email: EmailAddress,
+    pub name: String,
+    /// Raw: the policy is applied here, with the email and name as known words.
+    pub password: String,
+}
+
+/// Create the user, their email claim, a personal workspace they own, and their first session,
+/// all in one transaction: the email claim's `NotExists` condition makes the address unique
+/// however many sign-ups race for it.
+pub async fn sign_up(
+    state: &AppState,
+    request: SignUp,
+    context: &SessionContext,
+) -> Result<AuthResponse> {
+    let password = Password::new_checked(
+        request.password,
+        state.config.password_min_length,
+        &[request.email.as_str(), &request.name],
+    )?;
+    let password_hash = passwords::hash(state, password).await?;
+    let now = state.clock.unix();
+    let user_id = UserId::generate(state.random.as_ref()).to_string();
+    let workspace_id = WorkspaceId::generate(state.random.as_ref()).to_string();
+    let user = User {
+        id: user_id.clone(),
+        email: request.email.as_str().to_owned(),
+        email_normalized: request.email.normalized().to_owned(),
+        email_verified: false,
+        name: request.name.clone(),
+        password_hash: Some(password_hash),
+        plan: DEFAULT_PLAN.to_owned(),
+        features: vec![],
+        mfa_enabled: false,
+        active_workspace: Some(workspace_id.clone()),
+        active_role: Some(ROLE_OWNER.to_owned()),
+        created_at: now,
+        updated_at: now,
+        version: 1,
+    };
+    let claim = EmailClaim {
+        user_id: user_id.clone(),
+        email: user.email.clone(),
+    };
+    let workspace = Workspace {
+        id: workspace_id.clone(),
+        name: personal_workspace_name(&user.name),
+        owner_id: user_id.clone(),
+        personal: true,
+        created_at: now,
+        updated_at: now,
+    };
+    let member = Member {
+        workspace_id,
+        user_id,
+        role: ROLE_OWNER.to_owned(),
+        joined_at: now,
+    };
+    let session = sessions::prepare(state, &user, PASSWORD_AMR, 1, context).await?;
+    let mut writes = vec![
+        Write::Put {
+            item: claim.to_item(request.email.normalized()),
+            condition: Some(Condition::NotExists),
+        },
+        Write::Put {
+            item: user.to_item(),
+            condition: Some(Condition::NotExists),
+        },
+        Write::Put {
+            item: workspace.to_item(),
+            condition: Some(Condition::NotExists),
+        },
+        Write::Put {
+            item: member.to_item(),
+            condition: Some(Condition::NotExists),
+        },
+    ];
+    writes.extend(session.writes);
+    match state.table.transact(writes).await {
+        Ok(()) => Ok(session.response),
+        // Every other key is freshly random: only the email claim can already exist.
+        Err(StoreError::ConditionFailed) => Err(email_taken()),
+        Err(error) => Err(error.into()),
+    }
+}
+
+fn email_taken() -> Error {
+    Error::conflict("email_taken", "An account with this email already exists")
+}
+
+/// The `mfa_required` answer of a first factor when the user has MFA enabled (API.md).
+#[derive(Clone, Serialize)]
+pub struct MfaChallenge {
+    pub success: bool,
+    pub mfa_required: bool,
+    pub mfa_token: String,
+    pub methods: Vec<&'static str>,
+    pub expires_at: i64,
+}
+
+/// The scope of an `mfa_token`: good only on `/auth/mfa/*verify`; `Caller` refuses it elsewhere.
+pub const MFA_PENDING_SCOPE: &str = "mfa_pending";
+
+/// What a passed first factor leads to.
+pub enum SignInOutcome {
+    Authenticated(AuthResponse),
+    MfaRequired(MfaChallenge),
+}
+
+/// After a first factor (password, magic link, OAuth, ...): either a session, or the MFA step
+/// when the user has a second factor.
+pub async fn first_factor_passed(
+    state: &AppState,
+    user: &User,
+    amr: &[&str],
+    context: &SessionContext,
+) -> Result<SignInOutcome> {
+    if user.mfa_enabled {
+        // The MFA group redeems this token at /auth/mfa/verify. Until MFA can be enabled this
+        // branch is unreachable.
+        let mut subject = crate::domain::sessions::ClaimsSnapshot::of(user, amr, 1).subject("");
+        subject.scope = MFA_PENDING_SCOPE.to_owned();
+        let token = tokens::issue(state, subject).await?;
+        return Ok(SignInOutcome::MfaRequired(MfaChallenge {
+            success: true,
+            mfa_required: true,
+            mfa_token: token.token,
+            methods: vec!["totp", "recovery_code"],
+            expires_at: token.claims.exp,
+        }));
+    }
+    let response = sessions::start(state, user, amr, 1, context).await?;
+    Ok(SignInOutcome::Authenticated(response))
+}
+
+/// Sign in with an email and a password, in at most three table round trips:
+/// 1. the email claim and both failure counters, read in parallel;
+/// 2. the user;
+/// 3. one transaction writing the session and its refresh token (or, on failure, the two counter
+///    increments in parallel).
+///
+/// Unknown emails and wrong passwords get the same answer after the same work (a dummy hash is
+/// verified), and count against the same per-account limit.
+pub async fn sign_in(
+    state: &AppState,
+    email: &EmailAddress,
+    password: String,
+    context: &SessionContext,
+) -> Result<SignInOutcome> {
+    let now = state.clock.unix();
+    let account_window = SIGN_IN_FAILURES_PER_ACCOUNT.window(email.normalized(), now);
+    let address_window = SIGN_IN_FAILURES_PER_ADDRESS.window(&context.ip, now);
+    let claim_key = keys::email_claim(email.normalized());
+    let (claim, account_failures, address_failures) = tokio::join!(
+        state.table.get(&claim_key),
+        rate_limit::current(state, &account_window),
+        rate_limit::current(state, &address_window),
+    );
+    if account_failures? >= SIGN_IN_FAILURES_PER_ACCOUNT.max {
+        return Err(account_window.exceeded(now));
+    }
+    if address_failures? >= SIGN_IN_FAILURES_PER_ADDRESS.max {
+        return Err(address_window.exceeded(now));
+    }
+    let user = match claim? {
+        Some(item) => {
+            let claim = EmailClaim::from_item(item)?;
+            load_user(state, &claim.user_id).await?
+        }
+        None => None,
+    };
+    let stored_hash = user.as_ref().and_then(|u| u.password_hash.clone());
+    let matches = passwords::verify(state, Password::presented(password), stored_hash).await?;
+    let user = match (user, matches) {
+        (Some(user), true) => user,
+        _ => {
+            let (account, address) = tokio::join!(
+                rate_limit::record(state, SIGN_IN_FAILURES_PER_ACCOUNT, email.normalized()),
+                rate_limit::record(state, SIGN_IN_FAILURES_PER_ADDRESS, &context.ip),
+            );
+            account?;
+            address?;
+            return Err(Error::invalid_credentials());
+        }
+    };
+    first_factor_passed(state, &user, PASSWORD_AMR, context).await
+}
+
+/// The user, if the account exists.
+pub async fn load_user(state: &AppState, user_id: &str) -> Result<Option<User>> {
+    state
+        .table
+        .get(&keys::user(user_id))
+        .await?
+        .map(User::from_item)
+        .transpose()
+}
+
+/// The user behind a verified token; a token for a deleted user is not valid.
+pub async fn require_user(state: &AppState, user_id: &str) -> Result<User> {
+    load_user(state, user_id)
+        .await?
+        .ok_or_else(|| Error::invalid_token("The account no longer exists"))
+}
+
+/// One of a user's workspaces and their role in it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Membership {
+    pub workspace: Workspace,
+    pub role: String,
+    pub joined_at: i64,
+}
+
+/// The user's workspaces (GSI1 lists the memberships; the workspaces are read in parallel).
+pub async fn memberships(state: &AppState, user_id: &str) -> Result<Vec<Membership>> {
+    let members = state
+        .table
+        .query_gsi1(&keys::user_partition(user_id), keys::WORKSPACE_PREFIX)
+        .await?
+        .into_iter()
+        .map(Member::from_item)
+        .collect::<Result<Vec<_>>>()?;
+    let workspace_keys: Vec<_> = members
+        .iter()
+        .map(|m| keys::workspace(&m.workspace_id))
+        .collect();
+    let workspaces = join_all(workspace_keys.iter().map(|key| state.table.get(key))).await;
+    let mut memberships = Vec::with_capacity(members.len());
+    for (member, workspace) in members.into_iter().zip(workspaces) {
+        if let Some(item) = workspace? {
+            memberships.push(Membership {
+                workspace: Workspace::from_item(item)?,
+                role: member.role,
+                joined_at: member.joined_at,
+            });
+        }
+    }
+    Ok(memberships)
+}
+
+/// Change the caller's password: the current one must match (failures count against the
+/// account's sign-in limit), the new one must pass the policy; every other session is revoked.
+pub async fn change_password(
+    state: &AppState,
+    user_id: &str,
+    current_session: &str,
+    current_password: String,
+    new_password: String,
+) -> Result<usize> {
+    let user = require_user(state, user_id).await?;
+    let limit_subject = user.email_normalized.clone();
+    rate_limit::check(state, SIGN_IN_FAILURES_PER_ACCOUNT, &limit_subject).await?;
+    let matches = passwords::verify(
+        state,
+        Password::presented(current_password),
+        user.password_hash.clone(),
+    )
+    .await?;
+    if !matches {
+        rate_limit::record(state, SIGN_IN_FAILURES_PER_ACCOUNT, &limit_subject).await?;
+        return Err(Error::invalid_credentials().with_extra("field", "current_password"));
+    }
+    let new_password = Password::new_checked(
+        new_password,
+        state.config.password_min_length,
+        &[&user.email, &user.name],
+    )?;
+    let hash = passwords::hash(state, new_password).await?;
+    let now = state.clock.unix();
+    let mut set = crate::ports::Item::new();
+    set.insert("password_hash".into(), hash.into());
+    set.insert("updated_at".into(), now.into());
+    set.insert("password_changed_at".into(), now.into());
+    set.insert("version".into(), (user.version + 1).into());
+    match state
+        .table
+        .update(
+            &user.key(),
+            set,
+            vec![],
+            Some(Condition::version(user.version)),
+        )
+        .await
+    {
+        Ok(_) => {}
+        Err(StoreError::ConditionFailed) => {
+            return Err(Error::conflict(
+                "conflict",
+                "The account changed at the same time; try again",
+            ));
+        }
+        Err(error) => return Err(error.into()),
+    }
+    sessions::revoke_all_except(state, user_id, Some(current_session)).await
+}
+
+/// What `/auth/check-email` answers.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct EmailCheck {
+    pub exists: bool,
+    pub methods: Vec<&'static str>,
+}
+
+/// Whether an account exists for the email and how its owner can sign in. Rate-limited per
+/// client address.
+pub async fn check_email(
+    state: &AppState,
+    email: &EmailAddress,
+    context: &SessionContext,
+) -> Result<EmailCheck> {
+    rate_limit::hit(state, rate_limit::CHECK_EMAIL_PER_ADDRESS, &context.ip).await?;
+    let Some(item) = state
+        .table
+        .get(&keys::email_claim(email.normalized()))
+        .await?
+    else {
+        return Ok(EmailCheck {
+            exists: false,
+            methods: vec![],
+        });
+    };
+    let claim = EmailClaim::from_item(item)?;
+    let Some(user) = load_user(state, &claim.user_id).await? else {
+        return Ok(EmailCheck {
+            exists: false,
+            methods: vec![],
+        });
+    };
+    let mut methods = Vec::new();
+    if user.has_password() {
+        methods.push("password");
+    }
+    methods.push("magic_link");
+    Ok(EmailCheck {
+        exists: true,
+        methods,
+    })
+}

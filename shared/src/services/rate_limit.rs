@@ -1,0 +1,134 @@
+//! Fixed-window rate limits kept in the table (`RATE#<bucket>#<window start>`, atomic add, `ttl`
+//! at the window's end), so they hold across every function instance.
+//!
+//! Buckets name what is counted and a SHA-256 of whom (an email or a client address), so no
+//! address is stored in clear in a counter.
+
+use sha2::{Digest, Sha256};
+
+use crate::domain::keys;
+use crate::{AppState, Error, Result};
+
+/// One limit: at most `max` events per `window` seconds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Limit {
+    pub name: &'static str,
+    pub max: i64,
+    pub window: i64,
+}
+
+/// Failed sign-ins for one account (by normalized email, known or not): 10 per 15 minutes.
+pub const SIGN_IN_FAILURES_PER_ACCOUNT: Limit = Limit {
+    name: "signin-account",
+    max: 10,
+    window: 15 * 60,
+};
+
+/// Failed sign-ins from one client address: 50 per 15 minutes.
+pub const SIGN_IN_FAILURES_PER_ADDRESS: Limit = Limit {
+    name: "signin-address",
+    max: 50,
+    window: 15 * 60,
+};
+
+/// `/auth/check-email` calls from one client address: 20 per minute (it tells whether an account
+/// exists, so it must not serve as an enumeration oracle).
+pub const CHECK_EMAIL_PER_ADDRESS: Limit = Limit {
+    name: "check-email",
+    max: 20,
+    window: 60,
+};
+
+const COUNT: &str = "count";
+
+/// The counter of a limit for a subject at a time: its key and its window's end.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Window {
+    pub key: crate::ports::Key,
+    pub ends_at: i64,
+}
+
+impl Limit {
+    pub fn window(&self, subject: &str, now: i64) -> Window {
+        let start = now - now.rem_euclid(self.window);
+        let digest = hex::encode(&Sha256::digest(subject.as_bytes())[..16]);
+        Window {
+            key: keys::rate(&format!("{}:{digest}", self.name), start),
+            ends_at: start + self.window,
+        }
+    }
+}
+
+impl Window {
+    /// The 429 for this window: retry when it ends.
+    pub fn exceeded(&self, now: i64) -> Error {
+        Error::too_many_requests((self.ends_at - now).max(1) as u64)
+    }
+}
+
+/// Whether the subject is already over the limit (a read; nothing counted). `Err(429)` if so.
+pub async fn check(state: &AppState, limit: Limit, subject: &str) -> Result<()> {
+    let now = state.clock.unix();
+    let window = limit.window(subject, now);
+    let count = current(state, &window).await?;
+    if count >= limit.max {
+        return Err(window.exceeded(now));
+    }
+    Ok(())
+}
+
+/// The count in a window (0 when absent or expired).
+pub async fn current(state: &AppState, window: &Window) -> Result<i64> {
+    let item = state.table.get(&window.key).await?;
+    Ok(item
+        .and_then(|item| item.get(COUNT).and_then(|v| v.as_i64()))
+        .unwrap_or(0))
+}
+
+/// Count one event; answers the count in the window.
+pub async fn record(state: &AppState, limit: Limit, subject: &str) -> Result<i64> {
+    let window = limit.window(subject, state.clock.unix());
+    Ok(state
+        .table
+        .add(&window.key, COUNT, 1, Some(window.ends_at))
+        .await?)
+}
+
+/// Count one event and refuse it (`429`) if it goes over the limit.
+pub async fn hit(state: &AppState, limit: Limit, subject: &str) -> Result<()> {
+    let now = state.clock.unix();
+    let window = limit.window(subject, now);
+    let count = state
+        .table
+        .add(&window.key, COUNT, 1, Some(window.ends_at))
+        .await?;
+    if count > limit.max {
+        return Err(window.exceeded(now));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn windows_are_fixed_and_end_at_the_next_boundary() {
+        let a = SIGN_IN_FAILURES_PER_ACCOUNT.window("ada@example.com", 1_000_000);
+        let b = SIGN_IN_FAILURES_PER_ACCOUNT.window("ada@example.com", 1_000_000 + 10);
+        assert_eq!(a, b);
+        assert_eq!(a.ends_at % 900, 0);
+        assert!(a.ends_at > 1_000_000 && a.ends_at <= 1_000_900);
+        assert_eq!(a.exceeded(a.ends_at - 30).retry_after, Some(30));
+    }
+
+    #[test]
+    fn buckets_differ_by_limit_and_subject_and_hide_the_subject() {
+        let a = SIGN_IN_FAILURES_PER_ACCOUNT.window("ada@example.com", 0);
+        let b = SIGN_IN_FAILURES_PER_ADDRESS.window("ada@example.com", 0);
+        let c = SIGN_IN_FAILURES_PER_ACCOUNT.window("bob@example.com", 0);
+        assert_ne!(a.key, b.key);
+        assert_ne!(a.key, c.key);
+        assert!(!a.key.pk.contains("ada"));
+    }
+}

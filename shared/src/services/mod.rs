@@ -9,6 +9,7 @@
 //!   email verification, password reset) and the mail they go out in.
 
 pub mod accounts;
+pub mod email_links;
 pub mod mail_templates;
 pub mod one_time_tokens;
 pub mod passwords;

@@ -139,6 +139,35 @@ pub async fn issue(
     })
 }
 
+/// What a link's token was issued for, without spending it (so a request that fails for another
+/// reason, a weak new password say, leaves the link usable). `redeem_link` must follow.
+pub async fn peek_link(state: &AppState, purpose: Purpose, secret: &str) -> Result<Redeemed> {
+    let secret = secret.trim();
+    if !looks_like_token(secret) {
+        return Err(invalid_link());
+    }
+    let token_hash = hash_token(secret);
+    let item = state
+        .table
+        .get(&token_key(&token_hash))
+        .await?
+        .ok_or_else(invalid_link)?;
+    let redeemed = live_token(state, purpose, &item).ok_or_else(invalid_link)?;
+    let pointer = state
+        .table
+        .get(&current_token_key(&redeemed.user_id, purpose))
+        .await?;
+    let current = pointer
+        .as_ref()
+        .and_then(|item| item.get("token_hash"))
+        .and_then(Value::as_str)
+        == Some(token_hash.as_str());
+    if !current {
+        return Err(invalid_link());
+    }
+    Ok(redeemed)
+}
+
 /// Redeem a token presented in a link. Fails with `invalid_link` unless the token exists, is of
 /// this purpose, is unexpired and is still the user's current one; succeeds at most once.
 pub async fn redeem_link(state: &AppState, purpose: Purpose, secret: &str) -> Result<Redeemed> {

@@ -41,3 +41,10 @@ pub fn from_item<T: DeserializeOwned>(item: Item) -> Result<T> {
     serde_json::from_value(serde_json::Value::Object(item))
         .map_err(|e| Error::internal(format!("malformed item {key}: {e}")))
 }
+
+/// Unix seconds as an RFC 3339 UTC timestamp, the form of every time in a JSON body.
+pub fn timestamp(unix: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp(unix)
+        .map(crate::error::rfc3339)
+        .unwrap_or_default()
+}

@@ -24,7 +24,8 @@ fi
 
 step "Starting the AWS emulator (moto server)"
 port=$("$venv/bin/python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-"$venv/bin/moto_server" -H 127.0.0.1 -p "$port" > "$logs/moto.log" 2>&1 &
+# One request at a time, as DynamoDB applies each atomically: see tests/moto_serial.py.
+"$venv/bin/python" tests/moto_serial.py -H 127.0.0.1 -p "$port" > "$logs/moto.log" 2>&1 &
 moto_pid=$!
 cleanup() { kill "$moto_pid" 2>/dev/null || true; wait "$moto_pid" 2>/dev/null || true; }
 trap cleanup EXIT INT TERM

@@ -337,7 +337,7 @@ async fn expired_items_are_absent_everywhere(backend: Backend) {
             "state": "stale", "version": 1
         }))
     };
-    for sk in ["A", "B", "C", "D", "E", "F"] {
+    for sk in ["A", "B", "C", "D", "E", "F", "G"] {
         table.put(stale(sk), None).await.expect("put");
     }
     let live =
@@ -404,6 +404,23 @@ async fn expired_items_are_absent_everywhere(backend: Backend) {
     assert_eq!(
         updated,
         item(json!({"PK": "CHALLENGE#1", "SK": "E", "state": "new"}))
+    );
+    table
+        .transact(vec![Write::Update {
+            key: key("G"),
+            set: item(json!({"state": "new"})),
+            remove: vec![],
+            condition: None,
+        }])
+        .await
+        .expect("a transaction may update over an expired item");
+    let rewritten = table.get(&key("G")).await.expect("get");
+    assert_eq!(
+        rewritten,
+        Some(item(
+            json!({"PK": "CHALLENGE#1", "SK": "G", "state": "new"})
+        )),
+        "nothing of the expired item survives"
     );
     let counter = Key::new("CHALLENGE#1", "F");
     assert_eq!(

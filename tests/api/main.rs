@@ -2,6 +2,7 @@
 //! One test binary (modules below) so it links once.
 
 mod cipher;
+mod email_links;
 mod health;
 mod http_layer;
 mod mail;

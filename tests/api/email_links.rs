@@ -1,10 +1,13 @@
 //! The email-links group, read the way a user reads it: request, open the mail (the outbox on the
 //! embedded backend, the emulator's SES on AWS), follow the link or type the code.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use base64::Engine;
 use http::Method;
+use latchkey::AppState;
+use latchkey::ports::{Email, MailError, Mailer};
 use latchkey_tests::{Backend, SentMail, TestApp, TestResponse};
 use serde_json::{Value, json};
 
@@ -148,6 +151,26 @@ async fn bearer(app: &TestApp, method: Method, path: &str, token: &str) -> TestR
         &[("authorization", &format!("Bearer {token}"))],
     )
     .await
+}
+
+async fn bearer_get(app: &TestApp, path: &str, token: &str) -> TestResponse {
+    app.request(
+        Method::GET,
+        path,
+        None,
+        &[("authorization", &format!("Bearer {token}"))],
+    )
+    .await
+}
+
+/// A mailer that always fails, as SES does when the sender is unverified or the quota is spent.
+struct BrokenMailer;
+
+#[async_trait::async_trait]
+impl Mailer for BrokenMailer {
+    async fn send(&self, _email: &Email) -> Result<(), MailError> {
+        Err(MailError("the mail server is down".into()))
+    }
 }
 
 // ---- magic links ---------------------------------------------------------------------------
@@ -400,6 +423,37 @@ async fn a_redirect_off_the_allow_list_is_ignored() {
 }
 
 #[tokio::test]
+async fn a_failing_mailer_does_not_change_the_answers() {
+    let app = TestApp::spawn(Backend::Embedded).await;
+    let email = unique_email();
+    sign_up(&app, &email).await;
+    let unknown = unique_email();
+    let healthy = app.state.clone();
+    let broken = AppState {
+        mailer: Arc::new(BrokenMailer),
+        ..healthy
+    };
+    let router = latchkey_local::app(broken);
+
+    for path in ["/auth/magic-link", "/auth/forgot-password"] {
+        let known = send(&router, path, &json!({ "email": email })).await;
+        let other = send(&router, path, &json!({ "email": unknown })).await;
+        assert!(known.status.is_success(), "{path}: {}", known.text);
+        assert_eq!(known.status, other.status, "{path}");
+        assert_eq!(known.text, other.text, "{path}");
+    }
+}
+
+async fn send(router: &axum::Router, path: &str, body: &Value) -> TestResponse {
+    use tower::ServiceExt;
+    let request = http::Request::post(path)
+        .header("content-type", "application/json")
+        .body(axum::body::Body::from(body.to_string()))
+        .unwrap();
+    TestResponse::read(router.clone().oneshot(request).await.unwrap()).await
+}
+
+#[tokio::test]
 async fn mail_to_one_address_is_capped_without_changing_the_answer() {
     let app = TestApp::spawn(Backend::Embedded).await;
     let email = unique_email();
@@ -468,6 +522,9 @@ async fn a_verification_link_marks_the_address_verified_once(backend: Backend) {
     let verified = app.get(&path_of(&app, &link)).await;
     assert_eq!(verified.status, 200, "{}", verified.text);
     assert_eq!(verified.json["email_verified"], true);
+    let me = bearer_get(&app, "/auth/me", access).await;
+    assert_eq!(me.json["user"]["email_verified"], true, "{}", me.text);
+    assert_eq!(me.json["emails"][0]["verified"], true, "{}", me.text);
     app.post("/auth/verify-email", &json!({ "token": token_in(&link) }))
         .await
         .assert_error(400, "invalid_token");
@@ -518,6 +575,7 @@ async fn a_password_reset_replaces_the_password_and_ends_every_session(backend: 
     let email = unique_email();
     let account = sign_up(&app, &email).await;
     let old_refresh = account["refresh_token"].as_str().unwrap().to_owned();
+    let old_access = account["access_token"].as_str().unwrap().to_owned();
 
     let requested = app
         .post("/auth/forgot-password", &json!({ "email": email }))
@@ -549,6 +607,7 @@ async fn a_password_reset_replaces_the_password_and_ends_every_session(backend: 
     app.post("/auth/refresh", &json!({ "refresh_token": old_refresh }))
         .await
         .assert_error(401, "invalid_token");
+    assert_eq!(bearer_get(&app, "/auth/me", &old_access).await.status, 401);
     app.post(
         "/auth/sign-in",
         &json!({ "email": email, "password": PASSWORD }),

@@ -156,8 +156,19 @@ impl TestApp {
 
     /// Spawn with configuration changes.
     pub async fn spawn_with(backend: Backend, configure: impl FnOnce(&mut Config)) -> Self {
+        Self::spawn_wrapping(backend, configure, |table| table).await
+    }
+
+    /// Spawn with the table wrapped in a decorator (a counting wrapper, say) around the real
+    /// adapter.
+    pub async fn spawn_wrapping(
+        backend: Backend,
+        configure: impl FnOnce(&mut Config),
+        wrap: impl FnOnce(Arc<dyn Table>) -> Arc<dyn Table>,
+    ) -> Self {
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
         let (table, dir) = fresh_table(backend, clock.clone()).await;
+        let table = wrap(table);
         let mut config = Config::for_tests(dir.path());
         configure(&mut config);
         let cipher = fresh_cipher(backend, dir.path()).await;
@@ -273,6 +284,138 @@ impl TestResponse {
             self.text
         );
         assert!(self.json["timestamp"].is_string(), "{}", self.text);
+    }
+}
+
+/// Someone to sign up as: a unique email and a password the policy accepts.
+#[derive(Clone, Debug)]
+pub struct TestUser {
+    pub email: String,
+    pub password: String,
+    pub name: String,
+}
+
+impl TestUser {
+    pub fn generate() -> Self {
+        let id = uuid::Uuid::new_v4().simple().to_string();
+        Self {
+            email: format!("user-{}@example.com", &id[..12]),
+            password: format!("Velvet-orbit-{}-tangerine", &id[12..20]),
+            name: "Test User".to_owned(),
+        }
+    }
+
+    pub fn sign_up_body(&self) -> Value {
+        serde_json::json!({"email": self.email, "password": self.password, "name": self.name})
+    }
+
+    pub fn sign_in_body(&self) -> Value {
+        serde_json::json!({"email": self.email, "password": self.password})
+    }
+}
+
+/// `POST /auth/sign-up`.
+pub async fn sign_up(app: &TestApp, email: &str, password: &str) -> TestResponse {
+    app.post(
+        "/auth/sign-up",
+        &serde_json::json!({"email": email, "password": password, "name": "Test User"}),
+    )
+    .await
+}
+
+/// `POST /auth/sign-in`.
+pub async fn sign_in(app: &TestApp, email: &str, password: &str) -> TestResponse {
+    app.post(
+        "/auth/sign-in",
+        &serde_json::json!({"email": email, "password": password}),
+    )
+    .await
+}
+
+/// A signed-up user and the tokens of their first session.
+pub struct SignedIn {
+    pub user: TestUser,
+    pub response: TestResponse,
+}
+
+impl SignedIn {
+    pub fn access_token(&self) -> &str {
+        self.response.json["access_token"]
+            .as_str()
+            .expect("an access token")
+    }
+
+    pub fn refresh_token(&self) -> &str {
+        self.response.json["refresh_token"]
+            .as_str()
+            .expect("a refresh token")
+    }
+
+    pub fn user_id(&self) -> &str {
+        self.response.json["user"]["id"]
+            .as_str()
+            .expect("a user id")
+    }
+}
+
+impl TestApp {
+    /// Sign up a fresh user; panics unless it answers 201.
+    pub async fn signed_up(&self) -> SignedIn {
+        let user = TestUser::generate();
+        let response = self.post("/auth/sign-up", &user.sign_up_body()).await;
+        assert_eq!(response.status, 201, "sign-up: {}", response.text);
+        SignedIn { user, response }
+    }
+
+    /// Sign in an existing user again (a second session); panics unless it answers 200.
+    pub async fn signed_in(&self, user: &TestUser) -> SignedIn {
+        let response = self.post("/auth/sign-in", &user.sign_in_body()).await;
+        assert_eq!(response.status, 200, "sign-in: {}", response.text);
+        SignedIn {
+            user: user.clone(),
+            response,
+        }
+    }
+
+    /// A request with `Authorization: Bearer <token>`.
+    pub async fn with_bearer(
+        &self,
+        method: Method,
+        path: &str,
+        token: &str,
+        body: Option<&Value>,
+    ) -> TestResponse {
+        let authorization = format!("Bearer {token}");
+        self.request(method, path, body, &[("authorization", &authorization)])
+            .await
+    }
+
+    /// `POST /auth/refresh` with the token in the body.
+    pub async fn refresh(&self, refresh_token: &str) -> TestResponse {
+        self.post(
+            "/auth/refresh",
+            &serde_json::json!({"refresh_token": refresh_token}),
+        )
+        .await
+    }
+}
+
+impl TestResponse {
+    /// The `Set-Cookie` header that sets (or clears) the named cookie.
+    pub fn set_cookie(&self, name: &str) -> Option<String> {
+        self.headers
+            .get_all(http::header::SET_COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .find(|v| v.starts_with(&format!("{name}=")))
+            .map(str::to_owned)
+    }
+
+    /// The value a `Set-Cookie` header gives the named cookie.
+    pub fn cookie(&self, name: &str) -> Option<String> {
+        let header = self.set_cookie(name)?;
+        let pair = header.split(';').next()?;
+        Some(pair.split_once('=')?.1.to_owned())
     }
 }
 

@@ -43,6 +43,8 @@ echo "moto server on http://127.0.0.1:$port (log: $logs/moto.log)"
 export LATCHKEY_TEST_AWS_ENDPOINT="http://127.0.0.1:$port"
 export AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1
 export AWS_EC2_METADATA_DISABLED=true
+# Tests that check our output with an independent implementation (PyJWT) run this Python.
+export LATCHKEY_TEST_PYTHON="$venv/bin/python"
 
 step "cargo test --workspace"
 cargo test --workspace "$@"

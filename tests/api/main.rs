@@ -1,9 +1,14 @@
 //! Whole flows over HTTP, Lambda events, and the storage conformance suite, on both backends.
 //! One test binary (modules below) so it links once.
 
+mod accounts;
+mod accounts_budget;
+mod accounts_discovery;
+mod accounts_sessions;
 mod cipher;
 mod email_links;
 mod health;
 mod http_layer;
 mod mail;
 mod storage;
+mod tokens;

@@ -1,7 +1,8 @@
 //! The local server: merges every group's router, listens on `LATCHKEY_LISTEN`, shuts down
-//! cleanly on Ctrl-C.
+//! cleanly on Ctrl-C. Also the operator commands (`latchkey rotate-keys`).
 
 use axum::Router;
+use latchkey::services::tokens;
 use latchkey::{AppState, Config, http::middleware, telemetry};
 
 /// Every endpoint group's router, merged; the same routes the Lambda functions serve.
@@ -37,4 +38,21 @@ pub async fn serve() -> Result<(), Box<dyn std::error::Error>> {
     })
     .await?;
     Ok(())
+}
+
+/// `latchkey rotate-keys`: make a new access-token signing key current, with the backend the
+/// environment names (`LATCHKEY_BACKEND=aws` rotates the deployed table's key). The old key stays
+/// in the JWKS until every token it signed has expired. Answers the new `kid`.
+pub async fn rotate_keys() -> Result<String, Box<dyn std::error::Error>> {
+    let config = Config::from_env()?;
+    telemetry::init(config.log_json);
+    let state = AppState::from_config(config).await?;
+    // An operator at a terminal is the one reader who should see the internal cause.
+    tokens::rotate_signing_key(&state).await.map_err(|error| {
+        match &error.internal {
+            Some(cause) => format!("{error} ({cause})"),
+            None => error.to_string(),
+        }
+        .into()
+    })
 }

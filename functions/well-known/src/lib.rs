@@ -1,20 +1,34 @@
-//! The `well-known` endpoint group: health, and (with the token service) JWKS and OIDC discovery.
+//! The `well-known` endpoint group: health, the JWKS that verifies our access tokens, and the
+//! OpenID discovery document that points API Gateway JWT authorizers at it.
 
 use axum::Router;
 use axum::extract::State;
-use axum::http::StatusCode;
-use axum::response::IntoResponse;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use latchkey::AppState;
+use latchkey::services::tokens;
+use latchkey::{AppState, Result};
 use serde_json::json;
 
 /// Every (method, path) this group serves, in axum's path syntax. `template.yaml` and the route
 /// tests are checked against this list, so the three cannot drift apart.
-pub const ROUTES: &[(&str, &str)] = &[("GET", "/health")];
+pub const ROUTES: &[(&str, &str)] = &[
+    ("GET", "/health"),
+    ("GET", "/.well-known/jwks.json"),
+    ("GET", "/.well-known/openid-configuration"),
+];
+
+/// How long clients may cache the discovery document: it changes only with the configuration.
+const DISCOVERY_MAX_AGE_SECONDS: u64 = 3600;
 
 pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/health", get(health))
+        .route("/.well-known/jwks.json", get(jwks))
+        .route(
+            "/.well-known/openid-configuration",
+            get(openid_configuration),
+        )
         .with_state(state)
 }
 
@@ -35,4 +49,42 @@ async fn health(State(state): State<AppState>) -> impl IntoResponse {
         "checks": { "table": { "backend": state.table.backend(), "reachable": table.is_ok() } },
     });
     (status, axum::Json(body))
+}
+
+/// `GET /.well-known/jwks.json`: the public keys of every signing key whose tokens may be live.
+/// Public and cacheable, unlike every auth answer (the middleware's `no-store` applies only when
+/// a handler sets no `Cache-Control`; errors keep it).
+async fn jwks(State(state): State<AppState>) -> Result<Response> {
+    let body = tokens::jwks(&state).await?;
+    Ok(cacheable(axum::Json(body), tokens::JWKS_MAX_AGE_SECONDS))
+}
+
+/// `GET /.well-known/openid-configuration`: enough for an API Gateway JWT authorizer (issuer and
+/// JWKS URI) and for OIDC-aware clients to find our token endpoint. Built from configuration
+/// only, never from the request's `Host`.
+async fn openid_configuration(State(state): State<AppState>) -> Response {
+    let base = &state.config.public_url;
+    let body = json!({
+        "issuer": state.config.issuer,
+        "jwks_uri": format!("{base}/.well-known/jwks.json"),
+        "token_endpoint": format!("{base}/auth/sign-in"),
+        "response_types_supported": ["token"],
+        "subject_types_supported": ["public"],
+        "id_token_signing_alg_values_supported": ["RS256"],
+        "token_endpoint_auth_methods_supported": ["none"],
+        "claims_supported": [
+            "iss", "aud", "sub", "exp", "iat", "nbf", "jti", "sid", "scope", "org", "role",
+            "plan", "features", "email", "email_verified", "amr", "aal",
+        ],
+        "service_documentation": format!("{base}/openapi.json"),
+    });
+    cacheable(axum::Json(body), DISCOVERY_MAX_AGE_SECONDS)
+}
+
+fn cacheable(body: impl IntoResponse, max_age_seconds: u64) -> Response {
+    let mut response = body.into_response();
+    if let Ok(value) = HeaderValue::from_str(&format!("public, max-age={max_age_seconds}")) {
+        response.headers_mut().insert(header::CACHE_CONTROL, value);
+    }
+    response
 }

@@ -6,6 +6,7 @@ mod accounts_budget;
 mod accounts_discovery;
 mod accounts_sessions;
 mod cipher;
+mod email_links;
 mod health;
 mod http_layer;
 mod mail;

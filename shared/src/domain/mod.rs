@@ -5,10 +5,12 @@
 //! - `emails`: `EmailAddress::parse` (trimmed, normalized key for uniqueness).
 //! - `passwords`: the password policy and a `Password` that never prints.
 //! - `users`, `workspaces`, `sessions`: the stored records and their item forms.
+//! - `one_time_token`: emailed tokens and codes (made, hashed, keyed).
 
 pub mod emails;
 pub mod ids;
 pub mod keys;
+pub mod one_time_token;
 pub mod passwords;
 pub mod sessions;
 pub mod users;

@@ -1,0 +1,280 @@
+//! Emailed one-time tokens and codes: how they are made, hashed and keyed, with no I/O.
+//!
+//! A token is 256 random bits (base64url, 43 characters); only its SHA-256 is ever stored. A
+//! magic link also carries a 6-digit code, bound to its token by hashing the two together, so a
+//! code is worthless once its token is gone.
+//!
+//! Items (next to their key builders, see DESIGN.md "Storage"):
+//!
+//! | item | PK | SK | attributes |
+//! |---|---|---|---|
+//! | one-time token | `TOKEN#<sha256>` | `TOKEN` | purpose, user_id, email, redirect?, expires_at, `ttl` |
+//! | current token of a kind | `USER#<id>` | `EMAILTOKEN#<purpose>` | token_hash, `ttl` |
+//! | code of a magic link | `CODE#<normalized email>` | `CODE#<purpose>` | code_hash, token_hash, user_id, attempts, `ttl` |
+
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+use crate::ports::{Key, Random};
+
+/// Random bytes in every emailed token: 256 bits, well over the 128-bit floor.
+pub const TOKEN_BYTES: usize = 32;
+
+/// Wrong codes tolerated before a code is void; the next try fails even with the right code.
+pub const MAX_CODE_ATTEMPTS: i64 = 5;
+
+/// What an emailed token is for. A token of one purpose is never accepted for another.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Purpose {
+    /// Sign in without a password (link or code).
+    MagicLink,
+    /// Prove ownership of the account's email address.
+    VerifyEmail,
+    /// Set a new password without the old one.
+    PasswordReset,
+}
+
+impl Purpose {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::MagicLink => "magic_link",
+            Self::VerifyEmail => "verify_email",
+            Self::PasswordReset => "password_reset",
+        }
+    }
+
+    pub fn parse(value: &str) -> Option<Self> {
+        [Self::MagicLink, Self::VerifyEmail, Self::PasswordReset]
+            .into_iter()
+            .find(|purpose| purpose.as_str() == value)
+    }
+}
+
+/// A freshly made token: the secret goes into the email, the hash into the table.
+#[derive(Clone)]
+pub struct OneTimeToken {
+    secret: String,
+    hash: String,
+}
+
+impl OneTimeToken {
+    pub fn generate(random: &dyn Random) -> Self {
+        use base64::Engine;
+        let mut bytes = [0u8; TOKEN_BYTES];
+        random.fill(&mut bytes);
+        let secret = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
+        let hash = hash_token(&secret);
+        Self { secret, hash }
+    }
+
+    /// The token as it goes into a link; never logged, never stored.
+    pub fn secret(&self) -> &str {
+        &self.secret
+    }
+
+    pub fn hash(&self) -> &str {
+        &self.hash
+    }
+}
+
+impl std::fmt::Debug for OneTimeToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OneTimeToken")
+            .field("hash", &self.hash)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The stored form of a token: hex SHA-256 of what the link carries.
+pub fn hash_token(secret: &str) -> String {
+    hex::encode(Sha256::digest(secret.as_bytes()))
+}
+
+/// Whether a presented string can be one of our tokens at all (cheap refusal before any lookup).
+pub fn looks_like_token(secret: &str) -> bool {
+    secret.len() == 43
+        && secret
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+/// A uniformly random 6-digit code (leading zeros kept).
+pub fn generate_code(random: &dyn Random) -> String {
+    // Rejection sampling: 4_294_000_000 is the largest multiple of 10^6 below 2^32, so every code
+    // is equally likely.
+    loop {
+        let mut bytes = [0u8; 4];
+        random.fill(&mut bytes);
+        let value = u32::from_be_bytes(bytes);
+        if value < 4_294_000_000 {
+            return format!("{:06}", value % 1_000_000);
+        }
+    }
+}
+
+/// The stored form of a code: bound to its token, so the same digits under another token differ.
+pub fn hash_code(token_hash: &str, code: &str) -> String {
+    let mut hasher = Sha256::new();
+    hasher.update(token_hash.as_bytes());
+    hasher.update(b":");
+    hasher.update(code.trim().as_bytes());
+    hex::encode(hasher.finalize())
+}
+
+/// Whether a presented code matches the stored hash, in constant time.
+pub fn code_matches(stored_code_hash: &str, token_hash: &str, presented: &str) -> bool {
+    let presented = presented.trim();
+    let well_formed = presented.len() == 6 && presented.bytes().all(|b| b.is_ascii_digit());
+    let candidate = hash_code(token_hash, presented);
+    let equal: bool = candidate
+        .as_bytes()
+        .ct_eq(stored_code_hash.as_bytes())
+        .into();
+    well_formed && equal
+}
+
+/// Emails are trimmed and compared case-insensitively (API.md, Conventions).
+pub fn normalize_email(email: &str) -> String {
+    email.trim().to_lowercase()
+}
+
+pub fn token_key(token_hash: &str) -> Key {
+    Key::new(format!("TOKEN#{token_hash}"), "TOKEN")
+}
+
+/// The per-user pointer to the one live token of a purpose; issuing a new token replaces it, so
+/// the older token is void.
+pub fn current_token_key(user_id: &str, purpose: Purpose) -> Key {
+    Key::new(
+        format!("USER#{user_id}"),
+        format!("EMAILTOKEN#{}", purpose.as_str()),
+    )
+}
+
+pub fn code_key(normalized_email: &str, purpose: Purpose) -> Key {
+    Key::new(
+        format!("CODE#{normalized_email}"),
+        format!("CODE#{}", purpose.as_str()),
+    )
+}
+
+/// Words for a lifetime, as emails say it: "15 minutes", "1 hour", "7 days".
+pub fn lifetime_in_words(seconds: u64) -> String {
+    fn unit(n: u64, singular: &str) -> String {
+        if n == 1 {
+            format!("1 {singular}")
+        } else {
+            format!("{n} {singular}s")
+        }
+    }
+    match seconds {
+        s if s >= 86_400 && s % 86_400 == 0 => unit(s / 86_400, "day"),
+        s if s >= 3_600 && s % 3_600 == 0 => unit(s / 3_600, "hour"),
+        s if s >= 60 && s % 60 == 0 => unit(s / 60, "minute"),
+        s if s >= 60 => unit(s.div_ceil(60), "minute"),
+        s => unit(s, "second"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::adapters::system::OsRandom;
+
+    /// A random source that replays the given bytes (then zeros).
+    struct Replay(std::sync::Mutex<Vec<u8>>);
+
+    impl Random for Replay {
+        fn fill(&self, bytes: &mut [u8]) {
+            let mut source = self.0.lock().unwrap();
+            for byte in bytes.iter_mut() {
+                *byte = if source.is_empty() {
+                    0
+                } else {
+                    source.remove(0)
+                };
+            }
+        }
+    }
+
+    #[test]
+    fn a_token_has_256_bits_and_is_stored_only_as_its_sha256() {
+        let token = OneTimeToken::generate(&OsRandom);
+        assert!(looks_like_token(token.secret()), "{}", token.secret());
+        assert_eq!(token.hash().len(), 64);
+        assert_eq!(token.hash(), hash_token(token.secret()));
+        assert_ne!(token.hash(), token.secret());
+        assert!(!format!("{token:?}").contains(token.secret()));
+    }
+
+    #[test]
+    fn two_tokens_differ() {
+        let a = OneTimeToken::generate(&OsRandom);
+        let b = OneTimeToken::generate(&OsRandom);
+        assert_ne!(a.secret(), b.secret());
+    }
+
+    #[test]
+    fn codes_have_six_digits_and_keep_leading_zeros() {
+        let zero = Replay(std::sync::Mutex::new(vec![0, 0, 0, 7]));
+        assert_eq!(generate_code(&zero), "000007");
+        for _ in 0..100 {
+            let code = generate_code(&OsRandom);
+            assert_eq!(code.len(), 6);
+            assert!(code.bytes().all(|b| b.is_ascii_digit()));
+        }
+    }
+
+    #[test]
+    fn codes_out_of_the_uniform_range_are_redrawn() {
+        let source = Replay(std::sync::Mutex::new(vec![
+            0xff, 0xff, 0xff, 0xff, 0, 0, 0, 42,
+        ]));
+        assert_eq!(generate_code(&source), "000042");
+    }
+
+    #[test]
+    fn a_code_matches_only_under_its_own_token() {
+        let stored = hash_code("token-a", "123456");
+        assert!(code_matches(&stored, "token-a", "123456"));
+        assert!(code_matches(&stored, "token-a", " 123456 "));
+        assert!(!code_matches(&stored, "token-b", "123456"));
+        assert!(!code_matches(&stored, "token-a", "123457"));
+        assert!(!code_matches(&stored, "token-a", ""));
+    }
+
+    #[test]
+    fn lifetimes_read_as_words() {
+        assert_eq!(lifetime_in_words(900), "15 minutes");
+        assert_eq!(lifetime_in_words(60), "1 minute");
+        assert_eq!(lifetime_in_words(3600), "1 hour");
+        assert_eq!(lifetime_in_words(7 * 86_400), "7 days");
+        assert_eq!(lifetime_in_words(2), "2 seconds");
+        assert_eq!(lifetime_in_words(90), "2 minutes");
+    }
+
+    #[test]
+    fn purposes_round_trip() {
+        for purpose in [
+            Purpose::MagicLink,
+            Purpose::VerifyEmail,
+            Purpose::PasswordReset,
+        ] {
+            assert_eq!(Purpose::parse(purpose.as_str()), Some(purpose));
+        }
+        assert_eq!(Purpose::parse("invite"), None);
+    }
+
+    #[test]
+    fn keys_follow_the_table_design() {
+        assert_eq!(token_key("ab").to_string(), "TOKEN#ab|TOKEN");
+        assert_eq!(
+            current_token_key("u1", Purpose::PasswordReset).to_string(),
+            "USER#u1|EMAILTOKEN#password_reset"
+        );
+        assert_eq!(
+            code_key("a@b.c", Purpose::MagicLink).to_string(),
+            "CODE#a@b.c|CODE#magic_link"
+        );
+    }
+}

@@ -1,0 +1,459 @@
+//! The email-links use cases: magic links (link or code), email verification, password reset.
+//!
+//! Rules that hold for every one of them:
+//! - An unknown address gets the same answer as a known one and no mail; the answer never depends
+//!   on whether a mail was sent, capped or failed.
+//! - Links are built from `config.public_url` (or an allow-listed redirect) only, never from the
+//!   request's `Host` or `X-Forwarded-Host`.
+//! - A mail failure is logged without the token, the code or the link.
+//! - Each address gets at most `MAILS_PER_ADDRESS` mails of a kind per window; over the cap the
+//!   request is answered as usual and nothing is sent.
+
+use crate::domain::emails::EmailAddress;
+use crate::domain::one_time_token::{Purpose, lifetime_in_words};
+use crate::domain::users::User;
+use crate::services::mail_templates::{self, MailContext, MailKind};
+use crate::services::one_time_tokens::{self, Redeemed, invalid_link};
+use crate::services::rate_limit;
+use crate::{AppState, Config, Error, Result};
+use users::*;
+
+/// The answer to a magic-link request, known address or not (seed 001's wording).
+pub const MAGIC_LINK_SENT: &str = "Magic link sent to your email";
+
+/// Mails of one kind to one address per window.
+const MAILS_PER_ADDRESS: i64 = 5;
+const MAIL_WINDOW_SECONDS: i64 = 60 * 60;
+
+/// Requests that send mail, from one client address: 30 per 15 minutes.
+pub const MAIL_REQUESTS_PER_CLIENT: rate_limit::Limit = rate_limit::Limit {
+    name: "email-link-request",
+    max: 30,
+    window: 15 * 60,
+};
+
+/// Tries of a link or code, from one client address: 60 per 15 minutes. Each code has its own
+/// limit of five wrong tries; this one slows a guesser spreading tries over many addresses.
+pub const REDEMPTIONS_PER_CLIENT: rate_limit::Limit = rate_limit::Limit {
+    name: "email-link-redeem",
+    max: 60,
+    window: 15 * 60,
+};
+
+fn mail_cap(purpose: Purpose) -> rate_limit::Limit {
+    rate_limit::Limit {
+        name: match purpose {
+            Purpose::MagicLink => "mail-magic-link",
+            Purpose::VerifyEmail => "mail-verify-email",
+            Purpose::PasswordReset => "mail-password-reset",
+        },
+        max: MAILS_PER_ADDRESS,
+        window: MAIL_WINDOW_SECONDS,
+    }
+}
+
+/// The redirect a client asked for, if it is exactly on the allow-list; anything else is ignored
+/// (the flow goes on without a redirect), so a link can never send a user to a stranger's site.
+pub fn allowed_redirect(config: &Config, requested: Option<&str>) -> Option<String> {
+    let requested = requested?.trim();
+    config
+        .redirect_allow_list
+        .iter()
+        .find(|allowed| allowed.as_str() == requested)
+        .cloned()
+}
+
+/// `base` with `token=<token>` added to its query.
+pub fn link_with_token(base: &str, token: &str) -> String {
+    let (without_fragment, fragment) = match base.split_once('#') {
+        Some((head, fragment)) => (head, Some(fragment)),
+        None => (base, None),
+    };
+    let separator = if !without_fragment.contains('?') {
+        "?"
+    } else if without_fragment.ends_with('?') || without_fragment.ends_with('&') {
+        ""
+    } else {
+        "&"
+    };
+    let mut link = format!("{without_fragment}{separator}token={token}");
+    if let Some(fragment) = fragment {
+        link.push('#');
+        link.push_str(fragment);
+    }
+    link
+}
+
+/// A path on our own public URL carrying the token.
+fn public_link(config: &Config, path: &str, token: &str) -> String {
+    link_with_token(&format!("{}{path}", config.public_url), token)
+}
+
+/// `POST /auth/magic-link`: mail a sign-in link and code if the address has an account. The
+/// link always points at `GET /auth/sign-in/token` on the public URL; an allow-listed
+/// `redirect_url` is stored with the token and is where that endpoint sends the browser after
+/// signing in.
+pub async fn request_magic_link(
+    state: &AppState,
+    email: &EmailAddress,
+    redirect_url: Option<&str>,
+) -> Result<()> {
+    let Some(user) = find_by_email(state, email).await? else {
+        tracing::info!("magic link requested for an address without an account; nothing sent");
+        return Ok(());
+    };
+    if !under_mail_cap(state, Purpose::MagicLink, &user).await? {
+        return Ok(());
+    }
+    let redirect = allowed_redirect(&state.config, redirect_url);
+    let issued = one_time_tokens::issue(
+        state,
+        Purpose::MagicLink,
+        &user.id,
+        &user.email,
+        redirect.as_deref(),
+        true,
+    )
+    .await?;
+    let link = public_link(&state.config, "/auth/sign-in/token", issued.token.secret());
+    deliver(
+        state,
+        MailKind::MagicLink,
+        &user,
+        &link,
+        issued.code.as_deref(),
+    )
+    .await;
+    Ok(())
+}
+
+/// The user a magic link or code signs in, with the redirect stored with the link.
+pub struct MagicSignIn {
+    pub user: User,
+    pub redirect: Option<String>,
+}
+
+/// `GET /auth/sign-in/token`: redeem a magic link. The caller then starts the session.
+pub async fn redeem_magic_link(state: &AppState, token: &str) -> Result<MagicSignIn> {
+    let redeemed = one_time_tokens::redeem_link(state, Purpose::MagicLink, token).await?;
+    let user = holder_of(state, &redeemed, invalid_link).await?;
+    // Following an emailed link proves the address, as a verification link would.
+    let user = mark_verified(state, user, &redeemed.email).await?;
+    Ok(MagicSignIn {
+        user,
+        redirect: redeemed.redirect,
+    })
+}
+
+/// `POST /users/auth/magic-link/verify`: redeem the code of the latest magic link to `email`.
+pub async fn redeem_magic_code(state: &AppState, email: &EmailAddress, code: &str) -> Result<User> {
+    let redeemed =
+        one_time_tokens::redeem_code(state, Purpose::MagicLink, email.normalized(), code).await?;
+    let user = holder_of(state, &redeemed, one_time_tokens::invalid_code).await?;
+    mark_verified(state, user, &redeemed.email).await
+}
+
+/// `POST /auth/send-verification`: mail a verification link to the caller's address. `email`,
+/// when given, must be that address (Latchkey keeps one address per account). An address that is
+/// already verified gets no mail; the answer is the same.
+pub async fn send_verification(
+    state: &AppState,
+    user_id: &str,
+    email: Option<&EmailAddress>,
+) -> Result<()> {
+    let user = load_user(state, user_id)
+        .await?
+        .ok_or_else(Error::unauthenticated)?;
+    if let Some(email) = email
+        && email.normalized() != user.email_normalized
+    {
+        return Err(Error::invalid_field(
+            "email",
+            "is not the address of this account",
+        ));
+    }
+    if user.email_verified || !under_mail_cap(state, Purpose::VerifyEmail, &user).await? {
+        return Ok(());
+    }
+    let issued = one_time_tokens::issue(
+        state,
+        Purpose::VerifyEmail,
+        &user.id,
+        &user.email,
+        None,
+        false,
+    )
+    .await?;
+    let link = public_link(&state.config, "/auth/verify-email", issued.token.secret());
+    deliver(state, MailKind::VerifyEmail, &user, &link, None).await;
+    Ok(())
+}
+
+/// `GET|POST /auth/verify-email`: redeem a verification link; the address is verified.
+pub async fn verify_email(state: &AppState, token: &str) -> Result<User> {
+    let redeemed = one_time_tokens::redeem_link(state, Purpose::VerifyEmail, token).await?;
+    let user = holder_of(state, &redeemed, invalid_link).await?;
+    mark_verified(state, user, &redeemed.email).await
+}
+
+/// `POST /auth/forgot-password`: mail a reset link if the address has an account. The link goes
+/// to the allow-listed `redirect_url` (the application's reset page) when one is given, else to
+/// `/auth/reset-password` on the public URL; either way it carries `token`.
+pub async fn forgot_password(
+    state: &AppState,
+    email: &EmailAddress,
+    redirect_url: Option<&str>,
+) -> Result<()> {
+    let Some(user) = find_by_email(state, email).await? else {
+        tracing::info!("password reset requested for an address without an account; nothing sent");
+        return Ok(());
+    };
+    if !under_mail_cap(state, Purpose::PasswordReset, &user).await? {
+        return Ok(());
+    }
+    let issued = one_time_tokens::issue(
+        state,
+        Purpose::PasswordReset,
+        &user.id,
+        &user.email,
+        None,
+        false,
+    )
+    .await?;
+    let link = match allowed_redirect(&state.config, redirect_url) {
+        Some(page) => link_with_token(&page, issued.token.secret()),
+        None => public_link(&state.config, "/auth/reset-password", issued.token.secret()),
+    };
+    deliver(state, MailKind::PasswordReset, &user, &link, None).await;
+    Ok(())
+}
+
+/// `POST /auth/reset-password`: set a new password with a reset link's token. The password is
+/// checked against the policy before the token is spent (a weak password does not burn the link);
+/// then every session of the user is revoked. Nobody is signed in.
+pub async fn reset_password(state: &AppState, token: &str, new_password: String) -> Result<()> {
+    let pending = one_time_tokens::peek_link(state, Purpose::PasswordReset, token).await?;
+    let user = holder_of(state, &pending, invalid_link).await?;
+    let password = check_new_password(state, &user, new_password)?;
+    let redeemed = one_time_tokens::redeem_link(state, Purpose::PasswordReset, token).await?;
+    let user = holder_of(state, &redeemed, invalid_link).await?;
+    let user = set_password_and_revoke_sessions(state, &user, password).await?;
+    // Receiving the reset mail proves the address too.
+    mark_verified(state, user, &redeemed.email).await?;
+    Ok(())
+}
+
+/// The user a redeemed token was issued to, still holding the address it was mailed to.
+async fn holder_of(state: &AppState, redeemed: &Redeemed, refuse: fn() -> Error) -> Result<User> {
+    let user = load_user(state, &redeemed.user_id)
+        .await?
+        .ok_or_else(refuse)?;
+    if user.email_normalized != redeemed.email.trim().to_lowercase() {
+        // The account's address changed after the mail went out.
+        return Err(refuse());
+    }
+    Ok(user)
+}
+
+async fn mark_verified(state: &AppState, user: User, email: &str) -> Result<User> {
+    if user.email_verified {
+        return Ok(user);
+    }
+    mark_email_verified(state, &user, email).await
+}
+
+/// Count a mail of this kind to the user's address; false (and a log line) when over the cap.
+async fn under_mail_cap(state: &AppState, purpose: Purpose, user: &User) -> Result<bool> {
+    let count = rate_limit::record(state, mail_cap(purpose), &user.email_normalized).await?;
+    if count > MAILS_PER_ADDRESS {
+        tracing::warn!(
+            purpose = purpose.as_str(),
+            user_id = %user.id,
+            "mail cap reached for this address; nothing sent"
+        );
+        return Ok(false);
+    }
+    Ok(true)
+}
+
+/// Render and send; a failure is logged (without the link or code) and otherwise ignored, so the
+/// answer never reveals it.
+async fn deliver(state: &AppState, kind: MailKind, user: &User, link: &str, code: Option<&str>) {
+    let expires_in = lifetime_in_words(state.config.email_token_ttl.as_secs());
+    let context = MailContext {
+        product_name: &state.config.product_name,
+        email: &user.email,
+        link,
+        code,
+        expires_in: &expires_in,
+    };
+    let email = match mail_templates::render(kind, &user.email, &context) {
+        Ok(email) => email,
+        Err(error) => {
+            tracing::error!(?kind, user_id = %user.id, %error, "mail not rendered");
+            return;
+        }
+    };
+    match state.mailer.send(&email).await {
+        Ok(()) => tracing::info!(?kind, user_id = %user.id, "mail sent"),
+        Err(error) => tracing::error!(?kind, user_id = %user.id, %error, "mail not sent"),
+    }
+}
+
+/// What this group needs from the accounts domain beyond its services: small and kept here so
+/// the accounts group's files stay its own.
+mod users {
+    use crate::domain::emails::EmailAddress;
+    use crate::domain::keys;
+    use crate::domain::passwords::Password;
+    use crate::domain::users::{EmailClaim, User};
+    use crate::ports::{Condition, Item, StoreError};
+    use crate::services::{passwords, sessions};
+    use crate::{AppState, Error, Result};
+
+    pub use crate::services::accounts::load_user;
+
+    /// The account holding the address, if any.
+    pub async fn find_by_email(state: &AppState, email: &EmailAddress) -> Result<Option<User>> {
+        let Some(item) = state
+            .table
+            .get(&keys::email_claim(email.normalized()))
+            .await?
+        else {
+            return Ok(None);
+        };
+        let claim = EmailClaim::from_item(item)?;
+        load_user(state, &claim.user_id).await
+    }
+
+    /// A new password for the user, checked against the policy (the user's address and name
+    /// count as words an attacker tries first).
+    pub fn check_new_password(state: &AppState, user: &User, raw: String) -> Result<Password> {
+        Password::new_checked(
+            raw,
+            state.config.password_min_length,
+            &[&user.email, &user.name],
+        )
+    }
+
+    /// Set attributes of the user under optimistic locking; answers the user as written.
+    async fn update_user(state: &AppState, user: &User, mut set: Item) -> Result<User> {
+        let now = state.clock.unix();
+        set.insert("updated_at".into(), now.into());
+        set.insert("version".into(), (user.version + 1).into());
+        match state
+            .table
+            .update(
+                &user.key(),
+                set,
+                vec![],
+                Some(Condition::version(user.version)),
+            )
+            .await
+        {
+            Ok(item) => User::from_item(item),
+            Err(StoreError::ConditionFailed) => Err(Error::conflict(
+                "conflict",
+                "The account changed at the same time; try again",
+            )),
+            Err(error) => Err(error.into()),
+        }
+    }
+
+    /// Replace the password and revoke every session: old refresh tokens stop working, and
+    /// access tokens naming those sessions stop working on our endpoints.
+    pub async fn set_password_and_revoke_sessions(
+        state: &AppState,
+        user: &User,
+        password: Password,
+    ) -> Result<User> {
+        let hash = passwords::hash(state, password).await?;
+        let mut set = Item::new();
+        set.insert("password_hash".into(), hash.into());
+        set.insert("password_changed_at".into(), state.clock.unix().into());
+        let user = update_user(state, user, set).await?;
+        sessions::revoke_all_except(state, &user.id, None).await?;
+        Ok(user)
+    }
+
+    /// Mark the user's address verified, if it is still `email`. One retry when the user changed
+    /// under us (a concurrent sign-in updating the profile, say).
+    pub async fn mark_email_verified(state: &AppState, user: &User, email: &str) -> Result<User> {
+        let mut user = user.clone();
+        for _ in 0..2 {
+            if user.email_verified || user.email_normalized != email.trim().to_lowercase() {
+                return Ok(user);
+            }
+            let mut set = Item::new();
+            set.insert("email_verified".into(), true.into());
+            match update_user(state, &user, set).await {
+                Ok(updated) => return Ok(updated),
+                Err(error) if error.code == "conflict" => {
+                    user = load_user(state, &user.id)
+                        .await?
+                        .ok_or_else(|| Error::internal("the user vanished while verifying"))?;
+                }
+                Err(error) => return Err(error),
+            }
+        }
+        Err(Error::conflict(
+            "conflict",
+            "The account changed at the same time; try again",
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(allow: &[&str]) -> Config {
+        let mut config = Config::for_tests("/tmp/unused");
+        config.redirect_allow_list = allow.iter().map(|s| s.to_string()).collect();
+        config
+    }
+
+    #[test]
+    fn only_an_exact_allow_listed_redirect_is_kept() {
+        let config = config(&["https://app.example.com/welcome"]);
+        assert_eq!(
+            allowed_redirect(&config, Some("https://app.example.com/welcome")).as_deref(),
+            Some("https://app.example.com/welcome")
+        );
+        for other in [
+            "https://app.example.com/welcome/",
+            "https://app.example.com/welcome?x=1",
+            "https://evil.example/welcome",
+            "https://app.example.com.evil.example/welcome",
+        ] {
+            assert_eq!(allowed_redirect(&config, Some(other)), None, "{other}");
+        }
+        assert_eq!(allowed_redirect(&config, None), None);
+    }
+
+    #[test]
+    fn the_token_joins_any_existing_query_and_keeps_the_fragment() {
+        assert_eq!(
+            link_with_token("https://a.test/x", "T"),
+            "https://a.test/x?token=T"
+        );
+        assert_eq!(
+            link_with_token("https://a.test/x?a=1", "T"),
+            "https://a.test/x?a=1&token=T"
+        );
+        assert_eq!(
+            link_with_token("https://a.test/x#/reset", "T"),
+            "https://a.test/x?token=T#/reset"
+        );
+    }
+
+    #[test]
+    fn links_are_built_on_the_public_url() {
+        let mut config = config(&[]);
+        config.public_url = "https://auth.example.com".into();
+        assert_eq!(
+            public_link(&config, "/auth/verify-email", "T"),
+            "https://auth.example.com/auth/verify-email?token=T"
+        );
+    }
+}

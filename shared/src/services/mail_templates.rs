@@ -1,0 +1,226 @@
+//! The emails Latchkey sends, rendered from the templates in `shared/templates/` (a text and an
+//! HTML part per kind, compiled into the binary). HTML templates are autoescaped, so an address or
+//! product name can never inject markup.
+
+use std::sync::OnceLock;
+
+use minijinja::{Environment, context};
+
+use crate::ports::Email;
+
+/// The kinds of email, each with `<name>.txt.j2` and `<name>.html.j2` templates.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MailKind {
+    MagicLink,
+    VerifyEmail,
+    PasswordReset,
+}
+
+impl MailKind {
+    fn name(self) -> &'static str {
+        match self {
+            Self::MagicLink => "magic_link",
+            Self::VerifyEmail => "verify_email",
+            Self::PasswordReset => "password_reset",
+        }
+    }
+
+    fn subject(self) -> &'static str {
+        match self {
+            Self::MagicLink => "subject_magic_link",
+            Self::VerifyEmail => "subject_verify_email",
+            Self::PasswordReset => "subject_password_reset",
+        }
+    }
+}
+
+/// What a template may show.
+#[derive(Clone, Debug)]
+pub struct MailContext<'a> {
+    pub product_name: &'a str,
+    /// The recipient's address as stored.
+    pub email: &'a str,
+    /// The one link in the message.
+    pub link: &'a str,
+    /// The 6-digit code (magic links only).
+    pub code: Option<&'a str>,
+    /// The lifetime in words ("15 minutes").
+    pub expires_in: &'a str,
+}
+
+fn environment() -> &'static Environment<'static> {
+    static ENVIRONMENT: OnceLock<Environment<'static>> = OnceLock::new();
+    ENVIRONMENT.get_or_init(|| {
+        let mut env = Environment::new();
+        env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
+        let templates: [(&str, &str); 9] = [
+            (
+                "magic_link.txt.j2",
+                include_str!("../../templates/magic_link.txt.j2"),
+            ),
+            (
+                "magic_link.html.j2",
+                include_str!("../../templates/magic_link.html.j2"),
+            ),
+            (
+                "verify_email.txt.j2",
+                include_str!("../../templates/verify_email.txt.j2"),
+            ),
+            (
+                "verify_email.html.j2",
+                include_str!("../../templates/verify_email.html.j2"),
+            ),
+            (
+                "password_reset.txt.j2",
+                include_str!("../../templates/password_reset.txt.j2"),
+            ),
+            (
+                "password_reset.html.j2",
+                include_str!("../../templates/password_reset.html.j2"),
+            ),
+            ("subject_magic_link", "Sign in to {{ product_name }}"),
+            (
+                "subject_verify_email",
+                "Confirm your email address for {{ product_name }}",
+            ),
+            (
+                "subject_password_reset",
+                "Reset your {{ product_name }} password",
+            ),
+        ];
+        for (name, source) in templates {
+            env.add_template(name, source)
+                .expect("the bundled mail templates are valid");
+        }
+        env
+    })
+}
+
+/// A link escaped for HTML attributes and text, but with its slashes left alone (minijinja's
+/// escaper writes `/` as `&#x2f;`, which mail clients handle but people and link scanners
+/// reading the source do not). Only the HTML part gets this form.
+fn link_value(link: &str) -> minijinja::Value {
+    let mut escaped = String::with_capacity(link.len());
+    for c in link.chars() {
+        match c {
+            '&' => escaped.push_str("&amp;"),
+            '<' => escaped.push_str("&lt;"),
+            '>' => escaped.push_str("&gt;"),
+            '"' => escaped.push_str("&quot;"),
+            '\'' => escaped.push_str("&#x27;"),
+            c => escaped.push(c),
+        }
+    }
+    minijinja::Value::from_safe_string(escaped)
+}
+
+/// Render one email of a kind to `to`.
+pub fn render(kind: MailKind, to: &str, values: &MailContext<'_>) -> Result<Email, String> {
+    let env = environment();
+    let context_with = |link: minijinja::Value| {
+        context! {
+            product_name => values.product_name,
+            email => values.email,
+            link => link,
+            code => values.code.unwrap_or(""),
+            expires_in => values.expires_in,
+        }
+    };
+    let plain = context_with(minijinja::Value::from(values.link));
+    let html = context_with(link_value(values.link));
+    let render = |name: &str, ctx: &minijinja::Value| {
+        env.get_template(name)
+            .and_then(|template| template.render(ctx))
+            .map_err(|error| format!("mail template {name} failed: {error}"))
+    };
+    let subject = render(kind.subject(), &plain)?;
+    let text = render(&format!("{}.txt.j2", kind.name()), &plain)?;
+    let html = render(&format!("{}.html.j2", kind.name()), &html)?;
+    Ok(Email {
+        to: to.to_owned(),
+        // A subject is one line whatever the product name holds.
+        subject: subject.replace(['\r', '\n'], " "),
+        text,
+        html,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn values<'a>(product_name: &'a str, link: &'a str) -> MailContext<'a> {
+        MailContext {
+            product_name,
+            email: "ada@example.com",
+            link,
+            code: Some("042137"),
+            expires_in: "15 minutes",
+        }
+    }
+
+    #[test]
+    fn a_magic_link_email_holds_the_link_the_code_and_the_expiry_in_both_parts() {
+        let link = "https://auth.example.com/auth/sign-in/token?token=abc";
+        let email = render(
+            MailKind::MagicLink,
+            "ada@example.com",
+            &values("Acme", link),
+        )
+        .unwrap();
+        assert_eq!(email.to, "ada@example.com");
+        assert_eq!(email.subject, "Sign in to Acme");
+        for part in [&email.text, &email.html] {
+            assert!(part.contains(link), "{part}");
+            assert!(part.contains("042137"), "{part}");
+            assert!(part.contains("15 minutes"), "{part}");
+            assert!(part.contains("Acme"), "{part}");
+        }
+    }
+
+    #[test]
+    fn the_html_part_is_escaped_and_the_text_part_is_not() {
+        let link = "https://auth.example.com/auth/verify-email?token=a&x=1";
+        let email = render(
+            MailKind::VerifyEmail,
+            "ada@example.com",
+            &values("<b>Acme</b>", link),
+        )
+        .unwrap();
+        assert!(
+            email.html.contains("&lt;b&gt;Acme&lt;&#x2f;b&gt;"),
+            "{}",
+            email.html
+        );
+        assert!(!email.html.contains("<b>Acme"), "{}", email.html);
+        assert!(email.html.contains("token=a&amp;x=1"), "{}", email.html);
+        assert!(email.text.contains(link));
+        assert!(email.text.contains("<b>Acme</b>"));
+    }
+
+    #[test]
+    fn every_kind_renders() {
+        for kind in [
+            MailKind::MagicLink,
+            MailKind::VerifyEmail,
+            MailKind::PasswordReset,
+        ] {
+            let email =
+                render(kind, "ada@example.com", &values("Acme", "https://x.test/l")).unwrap();
+            assert!(email.subject.contains("Acme"));
+            assert!(email.text.contains("https://x.test/l"));
+            assert!(email.html.contains("https://x.test/l"));
+        }
+    }
+
+    #[test]
+    fn a_subject_stays_on_one_line() {
+        let email = render(
+            MailKind::PasswordReset,
+            "ada@example.com",
+            &values("Acme\r\nBcc: evil@example.com", "https://x.test/l"),
+        )
+        .unwrap();
+        assert!(!email.subject.contains('\n') && !email.subject.contains('\r'));
+    }
+}

@@ -5,6 +5,7 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use tower::ServiceExt;
 
 use async_trait::async_trait;
 use aws_lc_rs::encoding::AsDer;
@@ -168,6 +169,18 @@ async fn assert_refused(state: &AppState, token: &str, message_has: &str) {
         "expected a message with {message_has:?}, got {:?}",
         error.message
     );
+    // And over HTTP, as a client sees it: 401 in the error shape.
+    let request = http::Request::get("/auth/validate")
+        .header("authorization", format!("Bearer {token}"))
+        .body(axum::body::Body::empty())
+        .expect("request");
+    let response = latchkey_local::app(state.clone())
+        .oneshot(request)
+        .await
+        .expect("infallible");
+    latchkey_tests::TestResponse::read(response)
+        .await
+        .assert_error(401, "invalid_token");
 }
 
 // Issue and verify.

@@ -164,11 +164,17 @@ async fn bearer_get(app: &TestApp, path: &str, token: &str) -> TestResponse {
 }
 
 /// A mailer that always fails, as SES does when the sender is unverified or the quota is spent.
-struct BrokenMailer;
+/// A mail server that is down. It keeps what it was asked to send, so a test can look for the
+/// link and code in places they must not be.
+#[derive(Default)]
+struct BrokenMailer {
+    refused: std::sync::Mutex<Vec<Email>>,
+}
 
 #[async_trait::async_trait]
 impl Mailer for BrokenMailer {
-    async fn send(&self, _email: &Email) -> Result<(), MailError> {
+    async fn send(&self, email: &Email) -> Result<(), MailError> {
+        self.refused.lock().unwrap().push(email.clone());
         Err(MailError("the mail server is down".into()))
     }
 }
@@ -430,7 +436,7 @@ async fn a_failing_mailer_does_not_change_the_answers() {
     let unknown = unique_email();
     let healthy = app.state.clone();
     let broken = AppState {
-        mailer: Arc::new(BrokenMailer),
+        mailer: Arc::new(BrokenMailer::default()),
         ..healthy
     };
     let router = latchkey_local::app(broken);
@@ -441,6 +447,68 @@ async fn a_failing_mailer_does_not_change_the_answers() {
         assert!(known.status.is_success(), "{path}: {}", known.text);
         assert_eq!(known.status, other.status, "{path}");
         assert_eq!(known.text, other.text, "{path}");
+    }
+}
+
+/// Log lines written while a test runs on this thread (tokio tests run on one thread).
+#[derive(Clone, Default)]
+struct CapturedLogs(Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for CapturedLogs {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn a_mail_failure_is_logged_without_the_token_the_link_or_the_code() {
+    let app = TestApp::spawn(Backend::Embedded).await;
+    let email = unique_email();
+    sign_up(&app, &email).await;
+    let mailer = Arc::new(BrokenMailer::default());
+    let router = latchkey_local::app(AppState {
+        mailer: mailer.clone(),
+        ..app.state.clone()
+    });
+    let logs = CapturedLogs::default();
+    let writer = logs.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(move || writer.clone())
+        .with_ansi(false)
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+
+    for path in ["/auth/magic-link", "/auth/forgot-password"] {
+        send(&router, path, &json!({ "email": email })).await;
+    }
+
+    let logged = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+    assert!(
+        logged.contains("mail not sent"),
+        "the failure is logged: {logged}"
+    );
+    let refused = mailer.refused.lock().unwrap().clone();
+    assert_eq!(refused.len(), 2);
+    for email in refused {
+        let mail = SentMail {
+            to: vec![email.to.clone()],
+            subject: email.subject.clone(),
+            body: email.text.clone(),
+        };
+        for link in mail.links() {
+            let token = link.rsplit("token=").next().unwrap();
+            assert!(
+                !logged.contains(token),
+                "the token of {link} is in the log: {logged}"
+            );
+        }
+        if let Some(code) = mail.code() {
+            assert!(!logged.contains(&code), "the code is in the log: {logged}");
+        }
     }
 }
 

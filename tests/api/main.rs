@@ -9,6 +9,8 @@ mod cipher;
 mod email_links;
 mod health;
 mod http_layer;
+mod lambda_events;
 mod mail;
+mod routes;
 mod storage;
 mod tokens;

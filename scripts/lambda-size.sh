@@ -1,0 +1,81 @@
+#!/usr/bin/env bash
+# Builds every Lambda function for x86-64 in release (cargo-lambda, as `sam build` does), zips
+# each bootstrap as a deployment package, and reports the zipped size against the 5 MB budget and
+# the process start-to-ready time against a stand-in Lambda Runtime API
+# (scripts/lambda_start_time.py). Slow (release, LTO): not part of tests/run.sh.
+# Writes a Markdown table to stdout; docs/measurements.md holds the last recorded run.
+#
+# Environment: LATCHKEY_VENV (cargo-lambda is installed into "$LATCHKEY_VENV-sam"),
+# CARGO_TARGET_DIR, RUNS (start-time runs per function, default 5).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$(pwd)
+venv=${LATCHKEY_VENV:-$root/.venv}
+tools_venv="$venv-sam"
+target=${CARGO_TARGET_DIR:-$root/target}
+runs=${RUNS:-5}
+budget=$((5 * 1024 * 1024))
+cargo_lambda_version=1.9.2
+
+if [ ! -x "$tools_venv/bin/python" ]; then
+  python3 -m venv "$tools_venv"
+fi
+if ! "$tools_venv/bin/pip" show cargo-lambda 2>/dev/null | grep -qx "Version: $cargo_lambda_version"; then
+  "$tools_venv/bin/pip" install --disable-pip-version-check -q "cargo-lambda==$cargo_lambda_version"
+fi
+export PATH="$tools_venv/bin:$PATH"
+
+# Every function crate but the local server, with its binary name.
+bins=()
+for manifest in functions/*/Cargo.toml; do
+  [ "$(basename "$(dirname "$manifest")")" = local ] && continue
+  bins+=("$(awk '/^\[\[bin\]\]/{b=1} b && /^name *=/{gsub(/"/, "", $3); print $3; exit}' "$manifest")")
+done
+
+args=()
+for bin in "${bins[@]}"; do args+=(--bin "$bin"); done
+echo "building ${bins[*]} (release, x86-64)..." >&2
+build_start=$(date +%s)
+cargo lambda build --release --x86-64 --workspace "${args[@]}" >&2
+build_secs=$(( $(date +%s) - build_start ))
+
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+echo "| function | bootstrap | zipped | budget (5 MB) | start to ready (median / max of $runs) | first response |"
+echo "|---|---|---|---|---|---|"
+for bin in "${bins[@]}"; do
+  bootstrap="$target/lambda/$bin/bootstrap"
+  zip="$work/$bin.zip"
+  python3 - "$bootstrap" "$zip" <<'PY'
+import sys, zipfile
+with zipfile.ZipFile(sys.argv[2], "w", zipfile.ZIP_DEFLATED, compresslevel=9) as z:
+    info = zipfile.ZipInfo("bootstrap")
+    info.external_attr = 0o755 << 16
+    info.compress_type = zipfile.ZIP_DEFLATED
+    z.writestr(info, open(sys.argv[1], "rb").read())
+PY
+  raw=$(stat -c %s "$bootstrap")
+  zipped=$(stat -c %s "$zip")
+  verdict=ok; [ "$zipped" -lt "$budget" ] || verdict=OVER
+  group=$bin
+  event=events/$group/health.json
+  if [ ! -f "$event" ]; then
+    events=(events/"$group"/*.json)
+    event=${events[0]}
+  fi
+  # The production configuration, with every AWS call pointed at a closed local port: start-up
+  # must not wait on the network, and the first request shows what a cold invocation costs here.
+  timing=$(env -i PATH="$PATH" HOME="$HOME" \
+    LATCHKEY_BACKEND=aws LATCHKEY_TABLE=latchkey-measure LATCHKEY_CREATE_TABLE=false \
+    LATCHKEY_KMS_KEY_ID=arn:aws:kms:us-east-1:123456789012:key/measure \
+    LATCHKEY_MAIL_FROM="Latchkey <no-reply@example.com>" LATCHKEY_PUBLIC_URL=https://auth.example.com \
+    AWS_LAMBDA_HTTP_IGNORE_STAGE_IN_PATH=true RUST_LOG=warn \
+    AWS_REGION=us-east-1 AWS_ACCESS_KEY_ID=measure AWS_SECRET_ACCESS_KEY=measure \
+    AWS_ENDPOINT_URL=http://127.0.0.1:9 AWS_EC2_METADATA_DISABLED=true \
+    python3 scripts/lambda_start_time.py "$bootstrap" "$event" "$runs")
+  read -r ready ready_max first status < <(python3 -c 'import json,sys; t=json.loads(sys.argv[1]); print(t["ready_ms_median"], t["ready_ms_max"], t["first_response_ms_median"], t["status"])' "$timing")
+  printf '| %s | %s KiB | %s KiB | %s | %s ms / %s ms | %s ms (`%s` -> %s) |\n' \
+    "$bin" $((raw / 1024)) $((zipped / 1024)) "$verdict" "$ready" "$ready_max" "$first" "$(basename "$event")" "$status"
+done
+echo
+echo "Release build of ${bins[*]}: ${build_secs}s on $(nproc) cores ($(uname -m), $(rustc --version))."

@@ -42,6 +42,12 @@ pub const GROUPS: &[Group] = &[
         routes: latchkey_accounts::ROUTES,
         router: latchkey_accounts::router,
     },
+    Group {
+        name: "email-links",
+        function: "EmailLinksFunction",
+        routes: latchkey_email_links::ROUTES,
+        router: latchkey_email_links::router,
+    },
 ];
 
 /// Crates under `functions/` that are not a Lambda function behind the HTTP API.

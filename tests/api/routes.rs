@@ -300,8 +300,14 @@ fn every_function_crate_is_a_group_with_a_function_in_the_template() {
             "{} must build functions/{name}'s binary",
             group.function
         );
-        // cargo-lambda builds from the workspace root, where Cargo.lock and the profiles are.
-        assert_eq!(resource["Properties"]["CodeUri"], ".", "{}", group.function);
+        // `sam build` runs `cargo lambda build --bin <Binary>` in CodeUri: from the workspace root
+        // only the default member (the local server) is searched for the binary.
+        assert_eq!(
+            resource["Properties"]["CodeUri"],
+            format!("functions/{name}").as_str(),
+            "{}",
+            group.function
+        );
     }
 }
 

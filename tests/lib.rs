@@ -2,7 +2,7 @@
 //! (fresh data dir, or a fresh DynamoDB table and KMS key on the emulator) and helpers that make a
 //! test a few lines long.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
@@ -30,6 +30,22 @@ pub enum Backend {
 }
 
 pub const BOTH: [Backend; 2] = [Backend::Embedded, Backend::Aws];
+
+/// The Python that runs the independent checkers (PyJWT, openapi-spec-validator): `tests/run.sh`
+/// exports `LATCHKEY_TEST_PYTHON`; otherwise the venv it uses.
+pub fn test_python() -> PathBuf {
+    if let Ok(python) = std::env::var("LATCHKEY_TEST_PYTHON") {
+        return PathBuf::from(python);
+    }
+    let venv = std::env::var("LATCHKEY_VENV")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| {
+            PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+                .join("..")
+                .join(".venv")
+        });
+    venv.join("bin").join("python")
+}
 
 /// The emulator's address, set by `tests/run.sh`. Without it the AWS-backed tests fail loudly:
 /// they must never pass by not running.

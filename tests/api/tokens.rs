@@ -2,7 +2,6 @@
 //! races between instances, forgeries refused, and an independent JOSE library (PyJWT) verifying
 //! our tokens from the published JWKS alone.
 
-use std::path::PathBuf;
 use std::sync::Arc;
 use tower::ServiceExt;
 
@@ -15,7 +14,7 @@ use latchkey::ports::{Clock, EncryptionContext, Key};
 use latchkey::services::tokens::{self, AccessClaims, Subject};
 use latchkey::{AppState, Config};
 use latchkey_tests::counting::{CountingTable, Counts};
-use latchkey_tests::{Backend, TestApp, fresh_cipher, fresh_mailer, fresh_table};
+use latchkey_tests::{Backend, TestApp, fresh_cipher, fresh_mailer, fresh_table, test_python};
 use serde_json::{Value, json};
 
 /// Runs an `async fn name(backend)` as two tests, `name::on_the_embedded_store` and
@@ -822,21 +821,6 @@ async fn malformed_tokens_are_refused() {
 }
 
 // An independent implementation agrees.
-
-/// The test Python: `tests/run.sh` exports `LATCHKEY_TEST_PYTHON`; otherwise the venv it uses.
-fn test_python() -> PathBuf {
-    if let Ok(python) = std::env::var("LATCHKEY_TEST_PYTHON") {
-        return PathBuf::from(python);
-    }
-    let venv = std::env::var("LATCHKEY_VENV")
-        .map(PathBuf::from)
-        .unwrap_or_else(|_| {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-                .join("..")
-                .join(".venv")
-        });
-    venv.join("bin").join("python")
-}
 
 const PYJWT_VERIFY: &str = r#"
 import json, sys

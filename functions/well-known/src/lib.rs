@@ -1,5 +1,6 @@
-//! The `well-known` endpoint group: health, the JWKS that verifies our access tokens, and the
-//! OpenID discovery document that points API Gateway JWT authorizers at it.
+//! The `well-known` endpoint group: health, the JWKS that verifies our access tokens, the
+//! OpenID discovery document that points API Gateway JWT authorizers at it, and the OpenAPI
+//! document of every route Latchkey serves.
 
 use axum::Router;
 use axum::extract::State;
@@ -16,10 +17,18 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/health"),
     ("GET", "/.well-known/jwks.json"),
     ("GET", "/.well-known/openid-configuration"),
+    ("GET", "/openapi.json"),
 ];
 
 /// How long clients may cache the discovery document: it changes only with the configuration.
 const DISCOVERY_MAX_AGE_SECONDS: u64 = 3600;
+
+/// The OpenAPI 3.1 document, written by hand (a generator crate would weigh on every function's
+/// build for one static answer). `tests/api/openapi.rs` holds it to the groups' `ROUTES`.
+pub const OPENAPI_DOCUMENT: &str = include_str!("../openapi.json");
+
+/// How long clients may cache the OpenAPI document: it changes only with a deployment.
+const OPENAPI_MAX_AGE_SECONDS: u64 = 300;
 
 pub fn router(state: AppState) -> Router {
     Router::new()
@@ -29,6 +38,7 @@ pub fn router(state: AppState) -> Router {
             "/.well-known/openid-configuration",
             get(openid_configuration),
         )
+        .route("/openapi.json", get(openapi_document))
         .with_state(state)
 }
 
@@ -79,6 +89,18 @@ async fn openid_configuration(State(state): State<AppState>) -> Response {
         "service_documentation": format!("{base}/openapi.json"),
     });
     cacheable(axum::Json(body), DISCOVERY_MAX_AGE_SECONDS)
+}
+
+/// `GET /openapi.json`: the embedded document as it is, public and cacheable.
+async fn openapi_document() -> Response {
+    let body = (
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
+        OPENAPI_DOCUMENT,
+    );
+    cacheable(body, OPENAPI_MAX_AGE_SECONDS)
 }
 
 fn cacheable(body: impl IntoResponse, max_age_seconds: u64) -> Response {

@@ -222,6 +222,34 @@ pub async fn load_user(state: &AppState, user_id: &str) -> Result<Option<User>> 
         .transpose()
 }
 
+/// Set attributes of the user under optimistic locking (the `version` read with it must still be
+/// current); answers the user as written. A concurrent change answers `409 conflict`.
+pub async fn update_user(
+    state: &AppState,
+    user: &User,
+    mut set: crate::ports::Item,
+) -> Result<User> {
+    set.insert("updated_at".into(), state.clock.unix().into());
+    set.insert("version".into(), (user.version + 1).into());
+    match state
+        .table
+        .update(
+            &user.key(),
+            set,
+            vec![],
+            Some(Condition::version(user.version)),
+        )
+        .await
+    {
+        Ok(item) => User::from_item(item),
+        Err(StoreError::ConditionFailed) => Err(Error::conflict(
+            "conflict",
+            "The account changed at the same time; try again",
+        )),
+        Err(error) => Err(error.into()),
+    }
+}
+
 /// The user behind a verified token; a token for a deleted user is not valid.
 pub async fn require_user(state: &AppState, user_id: &str) -> Result<User> {
     load_user(state, user_id)
@@ -292,31 +320,10 @@ pub async fn change_password(
         &[&user.email, &user.name],
     )?;
     let hash = passwords::hash(state, new_password).await?;
-    let now = state.clock.unix();
     let mut set = crate::ports::Item::new();
     set.insert("password_hash".into(), hash.into());
-    set.insert("updated_at".into(), now.into());
-    set.insert("password_changed_at".into(), now.into());
-    set.insert("version".into(), (user.version + 1).into());
-    match state
-        .table
-        .update(
-            &user.key(),
-            set,
-            vec![],
-            Some(Condition::version(user.version)),
-        )
-        .await
-    {
-        Ok(_) => {}
-        Err(StoreError::ConditionFailed) => {
-            return Err(Error::conflict(
-                "conflict",
-                "The account changed at the same time; try again",
-            ));
-        }
-        Err(error) => return Err(error.into()),
-    }
+    set.insert("password_changed_at".into(), state.clock.unix().into());
+    update_user(state, &user, set).await?;
     sessions::revoke_all_except(state, user_id, Some(current_session)).await
 }
 

@@ -307,11 +307,11 @@ mod users {
     use crate::domain::keys;
     use crate::domain::passwords::Password;
     use crate::domain::users::{EmailClaim, User};
-    use crate::ports::{Condition, Item, StoreError};
+    use crate::ports::Item;
     use crate::services::{passwords, sessions};
     use crate::{AppState, Error, Result};
 
-    pub use crate::services::accounts::load_user;
+    pub use crate::services::accounts::{load_user, update_user};
 
     /// The account holding the address, if any.
     pub async fn find_by_email(state: &AppState, email: &EmailAddress) -> Result<Option<User>> {
@@ -334,30 +334,6 @@ mod users {
             state.config.password_min_length,
             &[&user.email, &user.name],
         )
-    }
-
-    /// Set attributes of the user under optimistic locking; answers the user as written.
-    async fn update_user(state: &AppState, user: &User, mut set: Item) -> Result<User> {
-        let now = state.clock.unix();
-        set.insert("updated_at".into(), now.into());
-        set.insert("version".into(), (user.version + 1).into());
-        match state
-            .table
-            .update(
-                &user.key(),
-                set,
-                vec![],
-                Some(Condition::version(user.version)),
-            )
-            .await
-        {
-            Ok(item) => User::from_item(item),
-            Err(StoreError::ConditionFailed) => Err(Error::conflict(
-                "conflict",
-                "The account changed at the same time; try again",
-            )),
-            Err(error) => Err(error.into()),
-        }
     }
 
     /// Replace the password and revoke every session: old refresh tokens stop working, and

@@ -60,8 +60,9 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
+/// A request that mails a link: the address, and where the link should lead (if allow-listed).
 #[derive(Deserialize)]
-struct MagicLinkRequest {
+struct MailLinkRequest {
     email: String,
     #[serde(default, alias = "redirect_to", alias = "redirectUrl")]
     redirect_url: Option<String>,
@@ -70,7 +71,7 @@ struct MagicLinkRequest {
 async fn request_magic_link(
     State(state): State<AppState>,
     Client(client): Client,
-    Json(body): Json<MagicLinkRequest>,
+    Json(body): Json<MailLinkRequest>,
 ) -> Result<Response> {
     limit_client(&state, email_links::MAIL_REQUESTS_PER_CLIENT, &client).await?;
     let email = EmailAddress::parse(&body.email)?;
@@ -194,17 +195,10 @@ async fn email_verified(state: &AppState, token: &str) -> Result<Response> {
     .into_response())
 }
 
-#[derive(Deserialize)]
-struct ForgotPassword {
-    email: String,
-    #[serde(default, alias = "redirect_to", alias = "redirectUrl")]
-    redirect_url: Option<String>,
-}
-
 async fn forgot_password(
     State(state): State<AppState>,
     Client(client): Client,
-    Json(body): Json<ForgotPassword>,
+    Json(body): Json<MailLinkRequest>,
 ) -> Result<Response> {
     limit_client(&state, email_links::MAIL_REQUESTS_PER_CLIENT, &client).await?;
     let email = EmailAddress::parse(&body.email)?;

@@ -139,9 +139,13 @@ pub async fn issue(
     })
 }
 
-/// What a link's token was issued for, without spending it (so a request that fails for another
-/// reason, a weak new password say, leaves the link usable). `redeem_link` must follow.
-pub async fn peek_link(state: &AppState, purpose: Purpose, secret: &str) -> Result<Redeemed> {
+/// The hash of a presented link token and what it was issued for, if it is a live token of this
+/// purpose; `invalid_link` otherwise. Spends nothing.
+async fn find_live_link(
+    state: &AppState,
+    purpose: Purpose,
+    secret: &str,
+) -> Result<(String, Redeemed)> {
     let secret = secret.trim();
     if !looks_like_token(secret) {
         return Err(invalid_link());
@@ -153,6 +157,13 @@ pub async fn peek_link(state: &AppState, purpose: Purpose, secret: &str) -> Resu
         .await?
         .ok_or_else(invalid_link)?;
     let redeemed = live_token(state, purpose, &item).ok_or_else(invalid_link)?;
+    Ok((token_hash, redeemed))
+}
+
+/// What a link's token was issued for, without spending it (so a request that fails for another
+/// reason, a weak new password say, leaves the link usable). `redeem_link` must follow.
+pub async fn peek_link(state: &AppState, purpose: Purpose, secret: &str) -> Result<Redeemed> {
+    let (token_hash, redeemed) = find_live_link(state, purpose, secret).await?;
     let pointer = state
         .table
         .get(&current_token_key(&redeemed.user_id, purpose))
@@ -171,17 +182,7 @@ pub async fn peek_link(state: &AppState, purpose: Purpose, secret: &str) -> Resu
 /// Redeem a token presented in a link. Fails with `invalid_link` unless the token exists, is of
 /// this purpose, is unexpired and is still the user's current one; succeeds at most once.
 pub async fn redeem_link(state: &AppState, purpose: Purpose, secret: &str) -> Result<Redeemed> {
-    let secret = secret.trim();
-    if !looks_like_token(secret) {
-        return Err(invalid_link());
-    }
-    let token_hash = hash_token(secret);
-    let item = state
-        .table
-        .get(&token_key(&token_hash))
-        .await?
-        .ok_or_else(invalid_link)?;
-    let redeemed = live_token(state, purpose, &item).ok_or_else(invalid_link)?;
+    let (token_hash, redeemed) = find_live_link(state, purpose, secret).await?;
     let writes = consume_writes(&token_hash, purpose, &redeemed.user_id);
     match state.table.transact(writes).await {
         Ok(()) => {}

@@ -71,6 +71,9 @@ pub enum Condition {
     Exists,
     /// A live item exists and its attribute equals the value.
     Equals(String, Value),
+    /// A live item exists and its numeric attribute is less than the number (a monotonic
+    /// counter moved forward by one write: a TOTP's last accepted time step).
+    LessThan(String, i64),
 }
 
 impl Condition {
@@ -88,6 +91,11 @@ impl Condition {
                 item.get(name).is_some_and(|v| json_equal(v, value))
             }
             (Self::Equals(..), None) => false,
+            (Self::LessThan(name, bound), Some(item)) => item
+                .get(name)
+                .and_then(Value::as_f64)
+                .is_some_and(|v| v < *bound as f64),
+            (Self::LessThan(..), None) => false,
         }
     }
 }

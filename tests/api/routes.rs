@@ -48,6 +48,12 @@ pub const GROUPS: &[Group] = &[
         routes: latchkey_email_links::ROUTES,
         router: latchkey_email_links::router,
     },
+    Group {
+        name: "mfa",
+        function: "MfaFunction",
+        routes: latchkey_mfa::ROUTES,
+        router: latchkey_mfa::router,
+    },
 ];
 
 /// Crates under `functions/` that are not a Lambda function behind the HTTP API.

@@ -6,6 +6,7 @@ use latchkey::domain::sessions::auth_type;
 use latchkey::domain::timestamp;
 use latchkey::http::{Caller, Json, MaybeCaller};
 use latchkey::services::accounts::{self, Membership};
+use latchkey::services::mfa;
 use latchkey::{AppState, Result};
 use serde_json::{Value, json};
 
@@ -40,11 +41,12 @@ pub async fn validate(State(state): State<AppState>, caller: Caller) -> Result<J
 
 /// `GET /auth/me`: the profile, email credentials, memberships, identities and second factors.
 pub async fn me(State(state): State<AppState>, caller: Caller) -> Result<Json<Value>> {
-    let (user, memberships) = tokio::join!(
+    let (user, memberships, mfa) = tokio::join!(
         accounts::require_user(&state, caller.user_id()),
         accounts::memberships(&state, caller.user_id()),
+        mfa::status(&state, caller.user_id()),
     );
-    let (user, memberships) = (user?, memberships?);
+    let (user, memberships, mfa) = (user?, memberships?, mfa?);
     Ok(Json(json!({
         "success": true,
         "user": {
@@ -68,7 +70,7 @@ pub async fn me(State(state): State<AppState>, caller: Caller) -> Result<Json<Va
             "joined_at": timestamp(m.joined_at),
         })).collect::<Vec<_>>(),
         "identities": [],
-        "mfa": {"enabled": user.mfa_enabled},
+        "mfa": mfa,
         "passkeys": {"count": 0},
         "session": {"id": caller.session_id(), "amr": caller.claims.amr, "aal": caller.claims.aal},
     })))

@@ -56,7 +56,8 @@ pub struct ChangePasswordBody {
     new_password: String,
 }
 
-/// `POST /auth/password`: change the password; every other session is revoked.
+/// `POST /auth/password`: change the password; every other session is revoked. With MFA on, the
+/// caller's token must come from the second factor (`403 second_factor_required` otherwise).
 pub async fn change_password(
     State(state): State<AppState>,
     caller: Caller,
@@ -66,6 +67,7 @@ pub async fn change_password(
         &state,
         caller.user_id(),
         caller.session_id(),
+        caller.claims.aal,
         body.current_password,
         body.new_password,
     )

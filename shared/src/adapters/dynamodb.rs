@@ -656,6 +656,12 @@ impl Expression {
                 let live = self.live();
                 format!("({attribute} = {value} AND {live})")
             }
+            Condition::LessThan(attribute, bound) => {
+                let attribute = self.name(attribute);
+                let value = self.value(to_attribute(&Value::from(*bound)));
+                let live = self.live();
+                format!("({attribute} < {value} AND {live})")
+            }
         }
     }
 

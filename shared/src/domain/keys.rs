@@ -10,6 +10,9 @@
 //! | workspace | `WORKSPACE#<id>` | `META` | name, owner, personal flag |
 //! | member | `WORKSPACE#<id>` | `MEMBER#<user>` | role; GSI1 `USER#<user>` / `WORKSPACE#<id>` lists a user's workspaces |
 //! | rate-limit counter | `RATE#<bucket>#<window start>` | `RATE` | `count` (atomic add), `ttl` at window end |
+//! | MFA | `USER#<id>` | `MFA` | TOTP secret encrypted with the Cipher, `status` (`pending`/`enabled`), `last_step`, `setup_id`; `ttl` while pending |
+//! | recovery code | `USER#<id>` | `RECOVERY#<sha256 hex>` | one unspent code of the current set; consumed by a conditional delete |
+//! | pending second factor | `MFAPENDING#<jti>` | `MFAPENDING` | the `mfa_token` with that `jti` is unspent; `ttl` at its expiry |
 //!
 //! The other kinds of DESIGN.md (identities, one-time tokens, passkeys, API keys, MFA, ...) belong
 //! to later groups and add their builders here.
@@ -66,6 +69,26 @@ pub fn member_gsi1(workspace_id: &str, user_id: &str) -> (String, String) {
     (user_partition(user_id), workspace_partition(workspace_id))
 }
 
+/// A user's TOTP enrolment (pending or enabled).
+pub fn mfa(user_id: &str) -> Key {
+    Key::new(user_partition(user_id), "MFA")
+}
+
+pub const RECOVERY_PREFIX: &str = "RECOVERY#";
+
+/// One unspent recovery code of a user, by the SHA-256 (hex) of its normalized form.
+pub fn recovery_code(user_id: &str, code_hash: &str) -> Key {
+    Key::new(
+        user_partition(user_id),
+        format!("{RECOVERY_PREFIX}{code_hash}"),
+    )
+}
+
+/// An unspent `mfa_token`, by its `jti`: deleting it (on condition that it exists) spends it.
+pub fn mfa_pending(jti: &str) -> Key {
+    Key::new(format!("MFAPENDING#{jti}"), "MFAPENDING")
+}
+
 /// A fixed-window counter. `bucket` must not contain `#` beyond the builder's own.
 pub fn rate(bucket: &str, window_start: i64) -> Key {
     Key::new(format!("RATE#{bucket}#{window_start}"), "RATE")
@@ -88,6 +111,12 @@ mod tests {
             ("USER#u1".to_owned(), "WORKSPACE#w1".to_owned())
         );
         assert_eq!(rate("signin:x", 60), Key::new("RATE#signin:x#60", "RATE"));
+        assert_eq!(mfa("u1"), Key::new("USER#u1", "MFA"));
+        assert_eq!(
+            recovery_code("u1", "ab"),
+            Key::new("USER#u1", "RECOVERY#ab")
+        );
+        assert_eq!(mfa_pending("j1"), Key::new("MFAPENDING#j1", "MFAPENDING"));
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //!
 //! - `accounts`: sign-up, password sign-in, profile, password change, check-email.
 //! - `sessions`: starting a session (the AuthResponse), refresh rotation, listing, revocation.
+//! - `mfa`: TOTP enrolment, the MFA step every sign-in ends in, recovery codes.
 //! - `passwords`: argon2id off the executor, dummy hash for unknown accounts.
 //! - `rate_limit`: fixed-window counters in the table.
 //! - `tokens`: access tokens and signing keys.
@@ -11,6 +12,7 @@
 pub mod accounts;
 pub mod email_links;
 pub mod mail_templates;
+pub mod mfa;
 pub mod one_time_tokens;
 pub mod passwords;
 pub mod rate_limit;

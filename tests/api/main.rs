@@ -11,6 +11,7 @@ mod health;
 mod http_layer;
 mod lambda_events;
 mod mail;
+mod mfa;
 mod openapi;
 mod routes;
 mod storage;

@@ -252,6 +252,56 @@ const EXPECTATIONS: &[Expectation] = &[
         status: 400,
         body: |response| response.assert_error(400, "invalid_token"),
     },
+    // mfa: every endpoint needs a caller or an mfa_token; the flows are in tests/api/mfa.rs.
+    Expectation {
+        file: "mfa/setup.json",
+        after: &[],
+        route: ("POST", "/auth/mfa/setup"),
+        status: 401,
+        body: |response| response.assert_error(401, "authentication_required"),
+    },
+    Expectation {
+        file: "mfa/confirm.json",
+        after: &[],
+        route: ("POST", "/auth/mfa/confirm"),
+        status: 401,
+        body: |response| response.assert_error(401, "authentication_required"),
+    },
+    Expectation {
+        file: "mfa/verify.json",
+        after: &[],
+        route: ("POST", "/auth/mfa/verify"),
+        status: 401,
+        body: |response| response.assert_error(401, "authentication_required"),
+    },
+    Expectation {
+        file: "mfa/recovery-verify.json",
+        after: &[],
+        route: ("POST", "/auth/mfa/recovery-verify"),
+        status: 401,
+        body: |response| response.assert_error(401, "authentication_required"),
+    },
+    Expectation {
+        file: "mfa/disable.json",
+        after: &[],
+        route: ("POST", "/auth/mfa/disable"),
+        status: 401,
+        body: |response| response.assert_error(401, "authentication_required"),
+    },
+    Expectation {
+        file: "mfa/recovery-codes.json",
+        after: &[],
+        route: ("POST", "/auth/mfa/recovery-codes"),
+        status: 401,
+        body: |response| response.assert_error(401, "authentication_required"),
+    },
+    Expectation {
+        file: "mfa/recovery-codes-regenerate.json",
+        after: &[],
+        route: ("POST", "/auth/mfa/recovery-codes/regenerate"),
+        status: 401,
+        body: |response| response.assert_error(401, "authentication_required"),
+    },
 ];
 
 fn success(response: &TestResponse) {

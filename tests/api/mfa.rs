@@ -15,7 +15,7 @@ use http::Method;
 use latchkey::adapters::dynamodb::DynamoTable;
 use latchkey::adapters::system::{ManualClock, SystemClock};
 use latchkey::ports::Table;
-use latchkey::services::{accounts, mfa};
+use latchkey::services::{mfa, users};
 use latchkey_tests::counting::{CountingTable, Counts};
 use latchkey_tests::{
     Backend, SignedIn, TestApp, TestResponse, TestUser, aws_sdk_config, test_python, unique,
@@ -531,7 +531,7 @@ on_both_backends!(twenty_concurrent_uses_of_one_recovery_code_have_exactly_one_w
 async fn an_expired_mfa_token_is_refused(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let enrolled = enrolled(&app).await;
-    let user = accounts::load_user(&app.state, enrolled.session.user_id())
+    let user = users::load(&app.state, enrolled.session.user_id())
         .await
         .unwrap()
         .expect("the user");

@@ -16,7 +16,6 @@ use totp_rs::{Algorithm, Builder, Totp};
 
 use super::keys;
 use super::{from_item, to_item};
-use crate::Result;
 use crate::ports::{EncryptionContext, Item, Key, Random, attr};
 
 /// Bytes of a TOTP secret: 160 bits, as RFC 4226 recommends.
@@ -82,7 +81,7 @@ impl MfaRecord {
         item
     }
 
-    pub fn from_item(item: Item) -> Result<Self> {
+    pub fn from_item(item: Item) -> Result<Self, super::MalformedItem> {
         from_item(item)
     }
 

@@ -25,7 +25,8 @@ use crate::domain::mfa::{
 };
 use crate::domain::sessions::SessionContext;
 use crate::domain::timestamp;
-use crate::domain::users::User;
+use crate::domain::users::{User, UserUpdate};
+use crate::error::ErrorCode;
 use crate::error::rfc3339;
 use crate::ports::{Condition, Item, StoreError, Write, attr};
 use crate::services::accounts::require_user;
@@ -88,34 +89,22 @@ pub enum MfaError {
 
 impl From<MfaError> for Error {
     fn from(error: MfaError) -> Self {
-        use axum::http::StatusCode;
-        let message = error.to_string();
-        match error {
-            MfaError::AlreadyEnabled => Error::conflict("mfa_already_enabled", message),
-            MfaError::NotEnabled => Error::conflict("mfa_not_enabled", message),
-            MfaError::NoPendingSetup => Error::conflict("mfa_setup_required", message),
-            MfaError::InvalidCode => Error::new(
-                StatusCode::UNAUTHORIZED,
-                "Invalid code",
-                "invalid_code",
-                message,
-            )
-            .with_extra("field", "code"),
-            MfaError::CodeAlreadyUsed => Error::new(
-                StatusCode::UNAUTHORIZED,
-                "Invalid code",
-                "code_already_used",
-                message,
-            )
-            .with_extra("field", "code"),
-            MfaError::TokenSpent => Error::invalid_token(message),
-            MfaError::SecondFactorRequired => Error::new(
-                StatusCode::FORBIDDEN,
-                "Forbidden",
-                "second_factor_required",
-                message,
-            ),
-            MfaError::Conflict => Error::conflict("conflict", message),
+        let code = match error {
+            MfaError::AlreadyEnabled => ErrorCode::MfaAlreadyEnabled,
+            MfaError::NotEnabled => ErrorCode::MfaNotEnabled,
+            MfaError::NoPendingSetup => ErrorCode::MfaSetupRequired,
+            MfaError::InvalidCode => ErrorCode::InvalidCode,
+            MfaError::CodeAlreadyUsed => ErrorCode::CodeAlreadyUsed,
+            MfaError::TokenSpent => ErrorCode::InvalidToken,
+            MfaError::SecondFactorRequired => ErrorCode::SecondFactorRequired,
+            MfaError::Conflict => ErrorCode::Conflict,
+        };
+        let with_field = matches!(error, MfaError::InvalidCode | MfaError::CodeAlreadyUsed);
+        let error = Error::new(code, error.to_string());
+        if with_field {
+            error.with_extra("field", "code")
+        } else {
+            error
         }
     }
 }
@@ -596,6 +585,7 @@ async fn load_record(state: &AppState, user_id: &str) -> Result<Option<MfaRecord
         .await?
         .map(MfaRecord::from_item)
         .transpose()
+        .map_err(Error::from)
 }
 
 fn enabled(record: Option<MfaRecord>) -> Result<MfaRecord> {
@@ -629,17 +619,16 @@ fn recovery_code_puts(user_id: &str, codes: &[String], now: i64) -> Vec<Write> {
         .collect()
 }
 
-/// Set the user's `mfa_enabled` under optimistic locking, as `accounts::update_user` does.
+/// Set the user's `mfa_enabled` under optimistic locking, in the caller's transaction.
 fn user_update(state: &AppState, user: &User, mfa_enabled: bool) -> Write {
-    let mut set = Item::new();
-    set.insert("mfa_enabled".into(), mfa_enabled.into());
-    set.insert("updated_at".into(), state.clock.unix().into());
-    set.insert("version".into(), (user.version + 1).into());
+    let (key, set, condition) = UserUpdate::new()
+        .mfa_enabled(mfa_enabled)
+        .for_user(user, state.clock.unix());
     Write::Update {
-        key: user.key(),
+        key,
         set,
         remove: vec![],
-        condition: Some(Condition::version(user.version)),
+        condition: Some(condition),
     }
 }
 
@@ -801,7 +790,10 @@ mod tests {
         ];
         for (error, status, code) in cases {
             let error = Error::from(error);
-            assert_eq!((error.status.as_u16(), error.code), (status, code));
+            assert_eq!(
+                (error.status().as_u16(), error.code.as_str()),
+                (status, code)
+            );
         }
     }
 }

@@ -1,6 +1,7 @@
 //! Use cases over the ports.
 //!
 //! - `accounts`: sign-up, password sign-in, profile, password change, check-email.
+//! - `users`: the one users service: reads, typed updates, new passwords, verified addresses.
 //! - `sessions`: starting a session (the AuthResponse), refresh rotation, listing, revocation.
 //! - `mfa`: TOTP enrolment, the MFA step every sign-in ends in, recovery codes.
 //! - `passwords`: argon2id off the executor, dummy hash for unknown accounts.
@@ -18,3 +19,4 @@ pub mod passwords;
 pub mod rate_limit;
 pub mod sessions;
 pub mod tokens;
+pub mod users;

@@ -285,7 +285,11 @@ impl From<StoreError> for Error {
 
 impl From<CipherError> for Error {
     fn from(error: CipherError) -> Self {
-        Self::internal(error.to_string())
+        match error {
+            // KMS unreachable or timed out: a backend is down, as with the table.
+            CipherError::Backend(_) => Self::unavailable(error.to_string()),
+            CipherError::Undecryptable => Self::internal(error.to_string()),
+        }
     }
 }
 

@@ -66,12 +66,13 @@ impl AppState {
                 ))
             }
             Backend::Aws => {
-                let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+                let sdk = crate::adapters::aws::sdk_config_loader().load().await;
                 let table = DynamoTable::new(
                     aws_sdk_dynamodb::Client::new(&sdk),
                     config.table_name.clone(),
                     clock.clone(),
-                );
+                )
+                .recreating_when_missing(config.create_table);
                 if config.create_table {
                     table.create_table_if_missing().await.map_err(|e| {
                         StartupError(format!("cannot create table {}: {e}", config.table_name))

@@ -7,6 +7,7 @@ mod accounts_discovery;
 mod accounts_sessions;
 mod cipher;
 mod email_links;
+mod faults;
 mod health;
 mod http_layer;
 mod lambda_events;

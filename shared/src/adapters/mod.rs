@@ -1,5 +1,6 @@
 //! Adapters: each implements one port against one real thing, named after what it talks to.
 
+pub mod aws;
 pub mod dynamodb;
 pub mod embedded;
 pub mod kms;

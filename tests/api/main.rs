@@ -6,6 +6,7 @@ mod accounts_budget;
 mod accounts_discovery;
 mod accounts_sessions;
 mod cipher;
+mod client_address;
 mod email_links;
 mod faults;
 mod health;

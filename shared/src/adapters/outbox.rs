@@ -12,6 +12,7 @@ use time::OffsetDateTime;
 use time::format_description::BorrowedFormatItem;
 use time::macros::format_description;
 
+use crate::domain::emails::EmailAddress;
 use crate::ports::{Email, MailError, Mailer};
 
 /// File names start with the send time, so listing the outbox in name order lists the mail in
@@ -60,8 +61,9 @@ impl Outbox {
             .from
             .parse()
             .map_err(|e| MailError(format!("invalid sender address {:?}: {e}", self.from)))?;
-        let to: Mailbox = email
-            .to
+        // The same rule sign-up applied, so an address we accepted is one we can mail.
+        let to: Mailbox = EmailAddress::recipient(&email.to)?
+            .as_str()
             .parse()
             .map_err(|e| MailError(format!("invalid recipient address {:?}: {e}", email.to)))?;
         let domain = from.email.domain().to_owned();

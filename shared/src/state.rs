@@ -35,7 +35,7 @@ impl AppState {
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
         match config.backend {
             Backend::Local => {
-                std::fs::create_dir_all(&config.data_dir).map_err(|e| {
+                crate::adapters::private_files::create_dir(&config.data_dir).map_err(|e| {
                     StartupError(format!(
                         "cannot create the data dir {}: {e}",
                         config.data_dir.display()

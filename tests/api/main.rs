@@ -9,6 +9,7 @@ mod cipher;
 mod client_address;
 mod email_links;
 mod faults;
+mod hardening;
 mod health;
 mod http_layer;
 mod lambda_events;

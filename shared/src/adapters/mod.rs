@@ -6,6 +6,7 @@ pub mod embedded;
 pub mod kms;
 pub mod local_cipher;
 pub mod outbox;
+pub mod private_files;
 pub mod ses;
 pub mod system;
 pub mod table_rules;

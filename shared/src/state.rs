@@ -9,6 +9,7 @@ use crate::adapters::{
 use crate::adapters::{outbox::Outbox, ses::SesMailer, system::OsRandom, system::SystemClock};
 use crate::config::{Backend, Config};
 use crate::ports::{Cipher, Clock, Mailer, Random, Table};
+use crate::services::code_secret::CodeSecret;
 use crate::services::tokens::SigningKeys;
 
 #[derive(Clone)]
@@ -21,6 +22,8 @@ pub struct AppState {
     pub random: Arc<dyn Random>,
     /// Signing keys cached for the life of the process (a Lambda instance).
     pub signing_keys: Arc<SigningKeys>,
+    /// The code-hash secret, cached likewise.
+    pub code_secret: Arc<CodeSecret>,
 }
 
 /// Start-up failed; the message says what to fix.
@@ -112,6 +115,7 @@ impl AppState {
             clock,
             random: Arc::new(OsRandom),
             signing_keys: Arc::default(),
+            code_secret: Arc::default(),
         }
     }
 }

@@ -256,3 +256,84 @@ async fn the_local_backend_keeps_its_store_key_and_mail_owner_only() {
         assert_eq!(mode(&file), 0o600, "{}", file.display());
     }
 }
+
+on_both_backends!(a_stored_code_hash_cannot_be_recomputed_from_the_table_alone);
+
+/// Issue 17, item 8: the 6-digit code's stored hash is keyed by a server secret that the table
+/// holds only encrypted, so reading the table and trying the 10^6 codes recovers nothing.
+async fn a_stored_code_hash_cannot_be_recomputed_from_the_table_alone(backend: Backend) {
+    use latchkey::domain::one_time_token::{Purpose, code_key, hash_code, normalize_email};
+    use latchkey::ports::{EncryptionContext, Key};
+    use old_scheme::unkeyed_hash;
+
+    let app = TestApp::spawn(backend).await;
+    let session = app.signed_up().await;
+    let response = app
+        .post("/auth/magic-link", &json!({"email": session.user.email}))
+        .await;
+    assert!(response.status.is_success(), "{}", response.text);
+    let mail = app.sent_mail().await;
+    let code = mail
+        .last()
+        .and_then(|mail| mail.code())
+        .expect("a code in the magic-link mail");
+
+    // What a table read gives: the code item and the stored secret.
+    let item = app
+        .state
+        .table
+        .get(&code_key(
+            &normalize_email(&session.user.email),
+            Purpose::MagicLink,
+        ))
+        .await
+        .unwrap()
+        .expect("the code item");
+    let code_hash = item["code_hash"].as_str().unwrap();
+    let token_hash = item["token_hash"].as_str().unwrap();
+    assert_ne!(code_hash, unkeyed_hash(token_hash, &code));
+    let secret_item = app
+        .state
+        .table
+        .get(&Key::new("SECRET#code-hmac", "SECRET"))
+        .await
+        .unwrap()
+        .expect("the code secret item");
+    let stored = secret_item["ciphertext"].as_str().unwrap();
+    use base64::Engine;
+    let ciphertext = base64::engine::general_purpose::STANDARD
+        .decode(stored)
+        .unwrap();
+    // Stored encrypted: longer than the secret, and only the Cipher turns it back.
+    assert!(ciphertext.len() > 32);
+    let secret = app
+        .state
+        .cipher
+        .decrypt(
+            &ciphertext,
+            &EncryptionContext::new("SECRET#code-hmac", "code-hmac-key"),
+        )
+        .await
+        .expect("the Cipher decrypts the secret");
+    assert_eq!(hash_code(&secret, token_hash, &code), code_hash);
+
+    // And the code still signs the user in.
+    let verified = app
+        .post(
+            "/users/auth/magic-link/verify",
+            &json!({"email": session.user.email, "code": code}),
+        )
+        .await;
+    assert_eq!(verified.status, 200, "{}", verified.text);
+}
+
+/// The unkeyed hash the code used to be stored as (SHA-256 of `token_hash:code`).
+mod old_scheme {
+    pub fn unkeyed_hash(token_hash: &str, code: &str) -> String {
+        let digest = aws_lc_rs::digest::digest(
+            &aws_lc_rs::digest::SHA256,
+            format!("{token_hash}:{code}").as_bytes(),
+        );
+        digest.as_ref().iter().map(|b| format!("{b:02x}")).collect()
+    }
+}

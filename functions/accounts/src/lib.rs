@@ -9,53 +9,30 @@ mod profile;
 mod sessions;
 
 use axum::Router;
-use axum::routing::{delete, get, post};
 use latchkey::AppState;
+use latchkey::http::{Routes, alias};
+use utoipa_axum::routes;
 
-/// Every (method, path) this group serves, in axum's path syntax. `template.yaml` and the route
-/// tests are checked against this list, so the three cannot drift apart.
-pub const ROUTES: &[(&str, &str)] = &[
-    ("POST", "/auth/sign-up"),
-    ("POST", "/auth/register"),
-    ("POST", "/auth/sign-in"),
-    ("POST", "/auth/login"),
-    ("POST", "/auth/refresh"),
-    ("POST", "/auth/logout"),
-    ("POST", "/users/logout"),
-    ("GET", "/auth/validate"),
-    ("GET", "/auth/me"),
-    ("GET", "/users/auth/status"),
-    ("POST", "/auth/check-email"),
-    ("GET", "/auth/login-methods"),
-    ("POST", "/auth/login-methods"),
-    ("GET", "/auth/sessions"),
-    ("DELETE", "/auth/sessions/{id}"),
-    ("POST", "/auth/password"),
-    ("GET", "/auth/csrf/init"),
-    ("GET", "/auth/csrf/token"),
-];
+/// Every route this group serves, each declared once (see `latchkey::http::routes`); aliases
+/// are the same handler at another path.
+pub fn routes() -> Routes {
+    Routes::new()
+        .add_aliased(routes!(auth::sign_up), &[alias("/auth/register", "register")])
+        .add_aliased(routes!(auth::sign_in), &[alias("/auth/login", "login")])
+        .add(routes!(auth::refresh))
+        .add_aliased(routes!(auth::logout), &[alias("/users/logout", "usersLogout")])
+        .add(routes!(profile::validate))
+        .add(routes!(profile::me))
+        .add(routes!(profile::status))
+        .add(routes!(discovery::check_email))
+        .add(routes!(discovery::login_methods, discovery::login_methods_post))
+        .add(routes!(sessions::list))
+        .add(routes!(sessions::revoke))
+        .add(routes!(sessions::change_password))
+        .add(routes!(csrf::init))
+        .add(routes!(csrf::token))
+}
 
 pub fn router(state: AppState) -> Router {
-    Router::new()
-        .route("/auth/sign-up", post(auth::sign_up))
-        .route("/auth/register", post(auth::sign_up))
-        .route("/auth/sign-in", post(auth::sign_in))
-        .route("/auth/login", post(auth::sign_in))
-        .route("/auth/refresh", post(auth::refresh))
-        .route("/auth/logout", post(auth::logout))
-        .route("/users/logout", post(auth::logout))
-        .route("/auth/validate", get(profile::validate))
-        .route("/auth/me", get(profile::me))
-        .route("/users/auth/status", get(profile::status))
-        .route("/auth/check-email", post(discovery::check_email))
-        .route(
-            "/auth/login-methods",
-            get(discovery::login_methods).post(discovery::login_methods),
-        )
-        .route("/auth/sessions", get(sessions::list))
-        .route("/auth/sessions/{id}", delete(sessions::revoke))
-        .route("/auth/password", post(sessions::change_password))
-        .route("/auth/csrf/init", get(csrf::init))
-        .route("/auth/csrf/token", get(csrf::token))
-        .with_state(state)
+    routes().router(state)
 }

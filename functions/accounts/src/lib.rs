@@ -17,15 +17,24 @@ use utoipa_axum::routes;
 /// are the same handler at another path.
 pub fn routes() -> Routes {
     Routes::new()
-        .add_aliased(routes!(auth::sign_up), &[alias("/auth/register", "register")])
+        .add_aliased(
+            routes!(auth::sign_up),
+            &[alias("/auth/register", "register")],
+        )
         .add_aliased(routes!(auth::sign_in), &[alias("/auth/login", "login")])
         .add(routes!(auth::refresh))
-        .add_aliased(routes!(auth::logout), &[alias("/users/logout", "usersLogout")])
+        .add_aliased(
+            routes!(auth::logout),
+            &[alias("/users/logout", "usersLogout")],
+        )
         .add(routes!(profile::validate))
         .add(routes!(profile::me))
         .add(routes!(profile::status))
         .add(routes!(discovery::check_email))
-        .add(routes!(discovery::login_methods, discovery::login_methods_post))
+        .add(routes!(
+            discovery::login_methods,
+            discovery::login_methods_post
+        ))
         .add(routes!(sessions::list))
         .add(routes!(sessions::revoke))
         .add(routes!(sessions::change_password))

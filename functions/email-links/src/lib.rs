@@ -33,7 +33,10 @@ pub fn routes() -> Routes {
     Routes::new()
         .add_aliased(
             routes!(request_magic_link),
-            &[alias("/users/auth/magic-link/request", "usersRequestMagicLink")],
+            &[alias(
+                "/users/auth/magic-link/request",
+                "usersRequestMagicLink",
+            )],
         )
         .add_aliased(
             routes!(verify_magic_code),

@@ -17,29 +17,29 @@ use utoipa_axum::routes;
 /// are the same handler at another path.
 pub fn routes() -> Routes {
     Routes::new()
-        .add_aliased(
+        .declare_aliased(
             routes!(auth::sign_up),
             &[alias("/auth/register", "register")],
         )
-        .add_aliased(routes!(auth::sign_in), &[alias("/auth/login", "login")])
-        .add(routes!(auth::refresh))
-        .add_aliased(
+        .declare_aliased(routes!(auth::sign_in), &[alias("/auth/login", "login")])
+        .declare(routes!(auth::refresh))
+        .declare_aliased(
             routes!(auth::logout),
             &[alias("/users/logout", "usersLogout")],
         )
-        .add(routes!(profile::validate))
-        .add(routes!(profile::me))
-        .add(routes!(profile::status))
-        .add(routes!(discovery::check_email))
-        .add(routes!(
+        .declare(routes!(profile::validate))
+        .declare(routes!(profile::me))
+        .declare(routes!(profile::status))
+        .declare(routes!(discovery::check_email))
+        .declare(routes!(
             discovery::login_methods,
             discovery::login_methods_post
         ))
-        .add(routes!(sessions::list))
-        .add(routes!(sessions::revoke))
-        .add(routes!(sessions::change_password))
-        .add(routes!(csrf::init))
-        .add(routes!(csrf::token))
+        .declare(routes!(sessions::list))
+        .declare(routes!(sessions::revoke))
+        .declare(routes!(sessions::change_password))
+        .declare(routes!(csrf::init))
+        .declare(routes!(csrf::token))
 }
 
 pub fn router(state: AppState) -> Router {

@@ -31,25 +31,25 @@ use utoipa_axum::routes;
 /// are the same handler at another path.
 pub fn routes() -> Routes {
     Routes::new()
-        .add_aliased(
+        .declare_aliased(
             routes!(request_magic_link),
             &[alias(
                 "/users/auth/magic-link/request",
                 "usersRequestMagicLink",
             )],
         )
-        .add_aliased(
+        .declare_aliased(
             routes!(verify_magic_code),
             &[alias("/auth/magic-link/verify", "verifyMagicCode")],
         )
-        .add(routes!(sign_in_with_token))
-        .add(routes!(send_verification))
-        .add(routes!(verify_email_from_link, verify_email))
-        .add_aliased(
+        .declare(routes!(sign_in_with_token))
+        .declare(routes!(send_verification))
+        .declare(routes!(verify_email_from_link, verify_email))
+        .declare_aliased(
             routes!(forgot_password),
             &[alias("/auth/password-reset", "passwordReset")],
         )
-        .add(routes!(reset_password))
+        .declare(routes!(reset_password))
 }
 
 pub fn router(state: AppState) -> Router {

@@ -17,10 +17,10 @@ use utoipa_axum::routes;
 /// Every route this group serves, each declared once (see `latchkey::http::routes`).
 pub fn routes() -> Routes {
     Routes::new()
-        .add(routes!(health))
-        .add(routes!(jwks))
-        .add(routes!(openid_configuration))
-        .add(routes!(openapi_document))
+        .declare(routes!(health))
+        .declare(routes!(jwks))
+        .declare(routes!(openid_configuration))
+        .declare(routes!(openapi_document))
 }
 
 pub fn router(state: AppState) -> Router {

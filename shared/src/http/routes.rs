@@ -59,7 +59,7 @@ impl Routes {
     /// The handlers of one path, from `routes!(a, b)`: each handler's `#[utoipa::path]` gives the
     /// method(s). (`routes!` over handlers of different paths would serve every method at every
     /// path; `one_path` refuses that.)
-    pub fn add(self, declared: UtoipaMethodRouter<AppState>) -> Self {
+    pub fn declare(self, declared: UtoipaMethodRouter<AppState>) -> Self {
         one_path(&declared.1);
         Self {
             inner: self.inner.routes(declared),
@@ -68,7 +68,11 @@ impl Routes {
 
     /// One handler of one method, also served at each alias path: the alias is the same operation
     /// under its own `operationId`, marked `x-alias-of` the original.
-    pub fn add_aliased(self, declared: UtoipaMethodRouter<AppState>, aliases: &[Alias]) -> Self {
+    pub fn declare_aliased(
+        self,
+        declared: UtoipaMethodRouter<AppState>,
+        aliases: &[Alias],
+    ) -> Self {
         let (path, item) = one_path(&declared.1);
         let operations = operations(item);
         assert!(

@@ -49,12 +49,16 @@ fn matches(route: &str, path: &str) -> bool {
 /// validate. Answers that are not JSON, or documented without a JSON schema, are not checked.
 pub fn check(method: &str, route: &str, status: u16, body: &Value) {
     let key = (method.to_ascii_uppercase(), route.to_owned(), status);
-    let validator = VALIDATORS
-        .lock()
-        .expect("validators lock")
-        .entry(key)
-        .or_insert_with(|| validator(method, route, status))
-        .clone();
+    // Built outside the lock: a refusal panics, and must not poison the cache for other tests.
+    let cached = lock(&VALIDATORS).get(&key).cloned();
+    let validator = match cached {
+        Some(validator) => validator,
+        None => {
+            let validator = validator(method, route, status);
+            lock(&VALIDATORS).insert(key, validator.clone());
+            validator
+        }
+    };
     let Some(validator) = validator else {
         return;
     };
@@ -67,6 +71,12 @@ pub fn check(method: &str, route: &str, status: u16, body: &Value) {
         "{method} {route} answered {status} with a body its OpenAPI schema refuses:\n{}\nbody: {body}",
         errors.join("\n")
     );
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 fn validator(method: &str, route: &str, status: u16) -> Option<Arc<Validator>> {

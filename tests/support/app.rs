@@ -13,7 +13,7 @@ use latchkey::{AppState, Config};
 use serde_json::Value;
 use tower::ServiceExt;
 
-use crate::aws::{fresh_cipher, fresh_mailer, fresh_table};
+use crate::aws::{fresh_cipher_at, fresh_mailer_at, fresh_table_at};
 use crate::http::TestResponse;
 use crate::mail::{RecordRecipients, SentMail, sent_mail};
 use crate::schema;
@@ -56,15 +56,30 @@ impl TestApp {
         configure: impl FnOnce(&mut Config),
         wrap: impl FnOnce(Arc<dyn Table>) -> Arc<dyn Table>,
     ) -> Self {
+        Self::spawn_at(backend, None, configure, wrap).await
+    }
+
+    /// Spawn on the AWS backend with every AWS client (DynamoDB, KMS, SES) going through
+    /// `endpoint`: a lane of the fault-injection proxy in front of the emulator.
+    pub async fn spawn_aws_through(endpoint: &str, configure: impl FnOnce(&mut Config)) -> Self {
+        Self::spawn_at(Backend::Aws, Some(endpoint), configure, |table| table).await
+    }
+
+    async fn spawn_at(
+        backend: Backend,
+        endpoint: Option<&str>,
+        configure: impl FnOnce(&mut Config),
+        wrap: impl FnOnce(Arc<dyn Table>) -> Arc<dyn Table>,
+    ) -> Self {
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-        let (table, dir) = fresh_table(backend, clock.clone()).await;
+        let (table, dir) = fresh_table_at(backend, clock.clone(), endpoint).await;
         let table = wrap(table);
         let mut config = Config::for_tests(dir.path());
         configure(&mut config);
-        let cipher = fresh_cipher(backend, dir.path()).await;
+        let cipher = fresh_cipher_at(backend, dir.path(), endpoint).await;
         let recipients = Arc::new(Mutex::new(Vec::new()));
         let mailer = Arc::new(RecordRecipients {
-            inner: fresh_mailer(backend, dir.path(), &config.mail_from).await,
+            inner: fresh_mailer_at(backend, dir.path(), &config.mail_from, endpoint).await,
             recipients: recipients.clone(),
         });
         let state = AppState::new(config, table, mailer, cipher, clock);

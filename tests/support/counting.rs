@@ -117,4 +117,8 @@ impl Table for CountingTable {
     fn backend(&self) -> &'static str {
         self.inner.backend()
     }
+
+    fn generation(&self) -> u64 {
+        self.inner.generation()
+    }
 }

@@ -17,29 +17,11 @@ use latchkey::adapters::system::{ManualClock, SystemClock};
 use latchkey::ports::Table;
 use latchkey::services::{mfa, users};
 use latchkey_tests::counting::{CountingTable, Counts};
+use latchkey_tests::on_both_backends;
 use latchkey_tests::{
     Backend, SignedIn, TestApp, TestResponse, TestUser, aws_sdk_config, test_python, unique,
 };
 use serde_json::{Value, json};
-
-/// One async scenario, run as two tests: on the embedded store and on DynamoDB.
-macro_rules! on_both_backends {
-    ($scenario:ident) => {
-        mod $scenario {
-            use super::*;
-
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn on_the_embedded_store() {
-                super::$scenario(Backend::Embedded).await;
-            }
-
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn on_dynamodb() {
-                super::$scenario(Backend::Aws).await;
-            }
-        }
-    };
-}
 
 const PYOTP: &str = r#"
 import sys, time

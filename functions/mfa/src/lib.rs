@@ -20,39 +20,42 @@ use axum::extract::{FromRequestParts, State};
 use axum::http::request::Parts;
 use axum::http::{StatusCode, header};
 use axum::response::Response;
-use axum::routing::post;
-use latchkey::http::{Caller, Client, Json, cookies};
+use latchkey::http::answers::{ErrorResponse, SuccessMessage, errors};
+use latchkey::http::{Caller, Client, Json, Routes, alias, cookies};
 use latchkey::services::mfa::{self, Enrolment, RecoveryCodes};
+use latchkey::services::sessions::AuthResponse;
 use latchkey::services::tokens::{self, MFA_TOKEN_TYPE};
 use latchkey::{AppState, Error, Result};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
+use utoipa::ToSchema;
+use utoipa_axum::routes;
 
-/// Every (method, path) this group serves, in axum's path syntax. `template.yaml` and the route
-/// tests are checked against this list, so the three cannot drift apart.
-pub const ROUTES: &[(&str, &str)] = &[
-    ("POST", "/auth/mfa/setup"),
-    ("POST", "/auth/mfa/confirm"),
-    ("POST", "/auth/mfa/verify"),
-    ("POST", "/auth/mfa/recovery-verify"),
-    ("POST", "/auth/mfa/disable"),
-    ("POST", "/auth/mfa/recovery-codes"),
-    ("POST", "/auth/mfa/recovery-codes/regenerate"),
-];
-
-pub fn router(state: AppState) -> Router {
-    Router::new()
-        .route("/auth/mfa/setup", post(setup))
-        .route("/auth/mfa/confirm", post(confirm))
-        .route("/auth/mfa/verify", post(verify))
-        .route("/auth/mfa/recovery-verify", post(recovery_verify))
-        .route("/auth/mfa/disable", post(disable))
-        .route("/auth/mfa/recovery-codes", post(regenerate))
-        .route("/auth/mfa/recovery-codes/regenerate", post(regenerate))
-        .with_state(state)
+/// Every route this group serves, each declared once (see `latchkey::http::routes`); the
+/// recovery-codes alias is the same handler at seed 004's other path.
+pub fn routes() -> Routes {
+    Routes::new()
+        .declare(routes!(setup))
+        .declare(routes!(confirm))
+        .declare(routes!(verify))
+        .declare(routes!(recovery_verify))
+        .declare(routes!(disable))
+        .declare_aliased(
+            routes!(regenerate),
+            &[alias(
+                "/auth/mfa/recovery-codes/regenerate",
+                "regenerateRecoveryCodesAlias",
+            )],
+        )
 }
 
-/// A code as a string, or as a number by clients that parsed the digits (leading zeros restored).
-#[derive(Deserialize)]
+pub fn router(state: AppState) -> Router {
+    routes().router(state)
+}
+
+/// A 6-digit TOTP code as a string, or as a number by clients that parsed the digits (leading
+/// zeros are restored); for recovery-verify, a recovery code (`xxxxx-xxxxx`; case, dashes and
+/// spaces ignored).
+#[derive(Deserialize, ToSchema)]
 #[serde(untagged)]
 enum CodeValue {
     Text(String),
@@ -68,13 +71,16 @@ impl CodeValue {
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
+#[schema(example = json!({"code": "123456"}))]
 struct CodeBody {
     code: CodeValue,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
+#[schema(example = json!({"code": "123456"}))]
 struct OptionalCodeBody {
+    /// A current TOTP code. Without one, the caller's token must be at `aal: 2`.
     #[serde(default)]
     code: Option<CodeValue>,
 }
@@ -116,11 +122,45 @@ fn bearer(parts: &Parts) -> Option<&str> {
 }
 
 /// `POST /auth/mfa/setup`: a new TOTP secret, its otpauth URL and QR code; pending until confirmed.
+#[utoipa::path(post, path = "/auth/mfa/setup", operation_id = "setupMfa", tag = "mfa",
+    summary = "Start TOTP enrolment",
+    description = "A new secret, pending until /auth/mfa/confirm (it lapses after an hour). \
+        Setting up again before confirming replaces it. The secret is stored encrypted and never \
+        shown again.",
+    security(("bearerAuth" = []), ("cookieAuth" = [], "csrfToken" = [])),
+    responses(
+        (status = 200, description = "The secret, its otpauth URL and QR code.", body = Enrolment),
+        (status = 401, description = errors::UNAUTHORIZED, body = ErrorResponse),
+        (status = 403, description = errors::CSRF, body = ErrorResponse),
+        (status = 409, description = "`mfa_already_enabled`.", body = ErrorResponse),
+        (status = "default", description = errors::OTHER, body = ErrorResponse),
+    ))]
 async fn setup(State(state): State<AppState>, caller: Caller) -> Result<Json<Enrolment>> {
     Ok(Json(mfa::setup(&state, caller.user_id()).await?))
 }
 
 /// `POST /auth/mfa/confirm`: a code from the new secret turns MFA on; the recovery codes, once.
+#[utoipa::path(post, path = "/auth/mfa/confirm", operation_id = "confirmMfa", tag = "mfa",
+    summary = "Confirm TOTP enrolment; MFA on",
+    description = "A code from the pending secret turns MFA on and answers the first set of \
+        recovery codes. A security email is sent.",
+    request_body = CodeBody,
+    security(("bearerAuth" = []), ("cookieAuth" = [], "csrfToken" = [])),
+    responses(
+        (status = 200, description = "The recovery codes, shown once.", body = RecoveryCodes),
+        (status = 400, description = errors::BAD_REQUEST, body = ErrorResponse),
+        (status = 401, description = "`invalid_code`, or the caller's `authentication_required` \
+            / `invalid_token`.", body = ErrorResponse),
+        (status = 403, description = errors::CSRF, body = ErrorResponse),
+        (status = 409, description = "`mfa_setup_required` (nothing pending), \
+            `mfa_already_enabled`, `conflict`.", body = ErrorResponse),
+        (status = 413, description = errors::TOO_LARGE, body = ErrorResponse),
+        (status = 415, description = errors::UNSUPPORTED, body = ErrorResponse),
+        (status = 429, description = "`rate_limited`: five wrong codes for the account within 15 \
+            minutes.", body = ErrorResponse,
+            headers(("Retry-After" = u32, description = "Seconds until the window ends."))),
+        (status = "default", description = errors::OTHER, body = ErrorResponse),
+    ))]
 async fn confirm(
     State(state): State<AppState>,
     caller: Caller,
@@ -135,6 +175,32 @@ async fn confirm(
 
 /// `POST /auth/mfa/verify`: a TOTP code with the `mfa_token` (finishes a sign-in) or with an
 /// ordinary token (step-up); the AuthResponse at `aal: 2`, cookies set.
+#[utoipa::path(post, path = "/auth/mfa/verify", operation_id = "verifyMfa", tag = "mfa",
+    summary = "Second step of a sign-in, or step-up",
+    description = "With the `mfa_token` as Bearer: a TOTP code finishes the sign-in (`aal: 2`, \
+        `amr` + `otp`); the token is spent. With an ordinary caller credential: step-up, the \
+        caller's session is replaced by one at `aal: 2`. A code is accepted once (its time step \
+        must be later than the last accepted).",
+    request_body = CodeBody,
+    security(("mfaToken" = []), ("bearerAuth" = []), ("cookieAuth" = [], "csrfToken" = [])),
+    responses(
+        (status = 200, description = "Signed in at `aal: 2`: the AuthResponse, with the token \
+            cookies set when enabled.", body = AuthResponse,
+            headers(("Set-Cookie" = String, description = "When cookies are enabled (the \
+                default): the access and refresh tokens, `HttpOnly; Secure; SameSite=Strict`."))),
+        (status = 400, description = errors::BAD_REQUEST, body = ErrorResponse),
+        (status = 401, description = "`invalid_code`, `code_already_used` (a replayed time \
+            step), or `invalid_token` (the mfa_token expired, spent or forged).",
+            body = ErrorResponse),
+        (status = 403, description = errors::CSRF, body = ErrorResponse),
+        (status = 409, description = "`mfa_not_enabled`.", body = ErrorResponse),
+        (status = 413, description = errors::TOO_LARGE, body = ErrorResponse),
+        (status = 415, description = errors::UNSUPPORTED, body = ErrorResponse),
+        (status = 429, description = "`rate_limited`: five wrong codes for this mfa_token or \
+            account within 15 minutes.", body = ErrorResponse,
+            headers(("Retry-After" = u32, description = "Seconds until the window ends."))),
+        (status = "default", description = errors::OTHER, body = ErrorResponse),
+    ))]
 async fn verify(
     State(state): State<AppState>,
     holder: SecondFactorHolder,
@@ -157,6 +223,28 @@ async fn verify(
 }
 
 /// `POST /auth/mfa/recovery-verify`: a recovery code with the `mfa_token`; the code is spent.
+#[utoipa::path(post, path = "/auth/mfa/recovery-verify", operation_id = "recoveryVerifyMfa",
+    tag = "mfa", summary = "Second step of a sign-in with a recovery code",
+    description = "With the `mfa_token` as Bearer: an unspent recovery code finishes the sign-in \
+        (`aal: 2`, `amr` + `mfa`) and is spent. A security email is sent.",
+    request_body = CodeBody,
+    security(("mfaToken" = [])),
+    responses(
+        (status = 200, description = "Signed in at `aal: 2`: the AuthResponse, with the token \
+            cookies set when enabled.", body = AuthResponse,
+            headers(("Set-Cookie" = String, description = "When cookies are enabled (the \
+                default): the access and refresh tokens, `HttpOnly; Secure; SameSite=Strict`."))),
+        (status = 400, description = errors::BAD_REQUEST, body = ErrorResponse),
+        (status = 401, description = "`invalid_code` (wrong or spent), or `invalid_token`.",
+            body = ErrorResponse),
+        (status = 409, description = "`mfa_not_enabled`.", body = ErrorResponse),
+        (status = 413, description = errors::TOO_LARGE, body = ErrorResponse),
+        (status = 415, description = errors::UNSUPPORTED, body = ErrorResponse),
+        (status = 429, description = "`rate_limited`: five wrong codes for this mfa_token or \
+            account within 15 minutes.", body = ErrorResponse,
+            headers(("Retry-After" = u32, description = "Seconds until the window ends."))),
+        (status = "default", description = errors::OTHER, body = ErrorResponse),
+    ))]
 async fn recovery_verify(
     State(state): State<AppState>,
     holder: SecondFactorHolder,
@@ -178,29 +266,53 @@ async fn recovery_verify(
     ))
 }
 
-#[derive(Serialize)]
-struct Disabled {
-    success: bool,
-    message: &'static str,
-}
-
 /// `POST /auth/mfa/disable`: with a current code (or an `aal: 2` token); the secret and every
 /// recovery code are deleted.
+#[utoipa::path(post, path = "/auth/mfa/disable", operation_id = "disableMfa", tag = "mfa",
+    summary = "Turn MFA off",
+    description = "With a current TOTP code, or without one from a caller at `aal: 2`. The \
+        secret and every recovery code are deleted. A security email is sent.",
+    request_body(content = Option<OptionalCodeBody>),
+    security(("bearerAuth" = []), ("cookieAuth" = [], "csrfToken" = [])),
+    responses(
+        (status = 200, description = "MFA is off.", body = SuccessMessage),
+        (status = 401, description = "`invalid_code`, `code_already_used`, or the caller's \
+            `authentication_required` / `invalid_token`.", body = ErrorResponse),
+        (status = 403, description = "`second_factor_required` (no code, and a token at \
+            `aal: 1`), or `csrf_failed`.", body = ErrorResponse),
+        (status = 409, description = "`mfa_not_enabled`, `conflict`.", body = ErrorResponse),
+        (status = 413, description = errors::TOO_LARGE, body = ErrorResponse),
+        (status = 415, description = errors::UNSUPPORTED, body = ErrorResponse),
+        (status = 429, description = errors::RATE_LIMITED, body = ErrorResponse,
+            headers(("Retry-After" = u32, description = "Seconds until the window ends."))),
+        (status = "default", description = errors::OTHER, body = ErrorResponse),
+    ))]
 async fn disable(
     State(state): State<AppState>,
     caller: Caller,
     Client(client): Client,
     Json(body): Json<OptionalCodeBody>,
-) -> Result<Json<Disabled>> {
+) -> Result<Json<SuccessMessage>> {
     let code = body.code.map(CodeValue::into_string);
     mfa::disable(&state, &caller.claims, code.as_deref(), &client).await?;
-    Ok(Json(Disabled {
-        success: true,
-        message: "Two-factor authentication is off",
-    }))
+    Ok(Json(SuccessMessage::new(
+        "Two-factor authentication is off",
+    )))
 }
 
 /// `POST /auth/mfa/recovery-codes` (`/regenerate`): a new set; the previous one is void.
+#[utoipa::path(post, path = "/auth/mfa/recovery-codes", operation_id = "regenerateRecoveryCodes",
+    tag = "mfa", summary = "A new set of recovery codes",
+    description = "Needs a token at `aal: 2`. The previous set stops working.",
+    security(("bearerAuth" = []), ("cookieAuth" = [], "csrfToken" = [])),
+    responses(
+        (status = 200, description = "The recovery codes, shown once.", body = RecoveryCodes),
+        (status = 401, description = errors::UNAUTHORIZED, body = ErrorResponse),
+        (status = 403, description = "`second_factor_required` (a token at `aal: 1`), or \
+            `csrf_failed`.", body = ErrorResponse),
+        (status = 409, description = "`mfa_not_enabled`, `conflict`.", body = ErrorResponse),
+        (status = "default", description = errors::OTHER, body = ErrorResponse),
+    ))]
 async fn regenerate(State(state): State<AppState>, caller: Caller) -> Result<Json<RecoveryCodes>> {
     Ok(Json(
         mfa::regenerate_recovery_codes(&state, &caller.claims).await?,

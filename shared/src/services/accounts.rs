@@ -249,9 +249,12 @@ pub async fn change_password(
 }
 
 /// What `/auth/check-email` answers.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, utoipa::ToSchema)]
+#[schema(example = json!({"exists": true, "methods": ["password", "magic_link"]}))]
 pub struct EmailCheck {
     pub exists: bool,
+    /// `password`, `magic_link`; empty when the account does not exist.
+    #[schema(value_type = Vec<String>)]
     pub methods: Vec<&'static str>,
 }
 

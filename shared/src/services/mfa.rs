@@ -109,14 +109,19 @@ impl From<MfaError> for Error {
     }
 }
 
-/// The `mfa_required` answer of a first factor when the user has MFA on (API.md).
-#[derive(Clone, Serialize)]
+/// The `mfa_required` answer of a first factor when the user has MFA on (API.md): no access or
+/// refresh token, no cookies.
+#[derive(Clone, Serialize, utoipa::ToSchema)]
+#[schema(as = MfaRequired)]
 pub struct MfaChallenge {
+    #[schema(schema_with = crate::http::answers::always_true)]
     pub success: bool,
+    #[schema(schema_with = crate::http::answers::always_true)]
     pub mfa_required: bool,
     /// A JWT (`typ: mfa+jwt`, 5 minutes, single use) accepted only by `/auth/mfa/verify` and
     /// `/auth/mfa/recovery-verify`.
     pub mfa_token: String,
+    #[schema(value_type = Vec<String>)]
     pub methods: Vec<&'static str>,
     /// Unix seconds.
     pub expires_at: i64,
@@ -167,12 +172,15 @@ pub async fn finish_sign_in(
 }
 
 /// The answer to `/auth/mfa/setup`. Holds the secret, so no `Debug`.
-#[derive(Clone, Serialize)]
+#[derive(Clone, Serialize, utoipa::ToSchema)]
+#[schema(as = MfaSetup)]
 pub struct Enrolment {
-    /// Base32, for typing into an authenticator app.
+    /// The 160-bit secret in base32, for typing into an authenticator app; shown once.
     pub secret: String,
+    /// `otpauth://totp/<product>:<email>?secret=...&issuer=<product>` (SHA-1, 6 digits, 30 s).
     pub otpauth_url: String,
     /// The otpauth URL as a PNG QR code, base64.
+    #[schema(content_encoding = "base64", content_media_type = "image/png")]
     pub qr_code_base64: String,
 }
 
@@ -227,10 +235,12 @@ pub async fn setup(state: &AppState, user_id: &str) -> Result<Enrolment> {
 }
 
 /// A fresh set of recovery codes, shown once.
-#[derive(Clone, Serialize)]
+#[derive(Clone, Serialize, utoipa::ToSchema)]
 pub struct RecoveryCodes {
+    /// Ten codes (`xxxxx-xxxxx`, 50 random bits each), shown once; each works once.
     pub recovery_codes: Vec<String>,
     /// RFC 3339.
+    #[schema(format = DateTime)]
     pub recovery_codes_generated_at: String,
 }
 
@@ -534,13 +544,17 @@ pub async fn regenerate_recovery_codes(
 }
 
 /// What `/auth/me` shows of the second factor.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct MfaStatus {
     pub enabled: bool,
+    /// `totp`, `recovery_code` while MFA is on.
+    #[schema(value_type = Vec<String>)]
     pub methods: Vec<&'static str>,
     pub recovery_codes_remaining: usize,
     /// RFC 3339; none while MFA is off.
+    #[schema(format = DateTime)]
     pub recovery_codes_generated_at: Option<String>,
+    #[schema(format = DateTime)]
     pub enabled_at: Option<String>,
 }
 

@@ -12,6 +12,7 @@ mod http_layer;
 mod lambda_events;
 mod mail;
 mod openapi;
+mod races;
 mod routes;
 mod storage;
 mod tokens;

@@ -237,6 +237,12 @@ pub async fn reset_password(state: &AppState, token: &str, new_password: String)
     let redeemed = one_time_tokens::redeem_link(state, Purpose::PasswordReset, token).await?;
     let user = holder_of(state, &redeemed, invalid_link).await?;
     let (user, _) = users::set_password_and_revoke_sessions(state, &user, password, None).await?;
+    // The owner of the address chose a new password: guesses at the old one no longer lock it.
+    let failures =
+        rate_limit::SIGN_IN_FAILURES_PER_ACCOUNT.window(&user.email_normalized, state.clock.unix());
+    if let Err(error) = rate_limit::reset(state, &failures).await {
+        tracing::warn!(user_id = %user.id, %error, "sign-in failure count not cleared after a reset");
+    }
     // Receiving the reset mail proves the address too.
     mark_verified(state, user, &redeemed.email).await?;
     Ok(())

@@ -378,8 +378,7 @@ async fn latest_link_to(app: &TestApp, email: &str) -> String {
         .sent_mail()
         .await
         .into_iter()
-        .filter(|mail| mail.to.iter().any(|to| to.eq_ignore_ascii_case(email)))
-        .next_back()
+        .rfind(|mail| mail.to.iter().any(|to| to.eq_ignore_ascii_case(email)))
         .unwrap_or_else(|| panic!("no mail was sent to {email}"));
     mail.links()
         .into_iter()

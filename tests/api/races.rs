@@ -304,6 +304,9 @@ impl Table for NoListingNoDeleting {
     fn backend(&self) -> &'static str {
         self.0.backend()
     }
+    fn generation(&self) -> u64 {
+        self.0.generation()
+    }
 }
 
 async fn failing_app(backend: Backend) -> TestApp {

@@ -8,6 +8,7 @@ mod accounts_sessions;
 mod cipher;
 mod client_address;
 mod email_links;
+mod email_timing;
 mod faults;
 mod hardening;
 mod health;

@@ -68,14 +68,20 @@ async fn validate(app: &TestApp, access_token: &str) -> u16 {
 async fn a_hundred_concurrent_wrong_passwords_evaluate_at_most_the_limit(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let victim = app.signed_up().await;
+    // The emulator answers one call at a time for every test running at once; 100 concurrent
+    // sign-ins there would queue calls past the AWS call timeout (3 s). 30 still overrun the
+    // limit of 10 threefold, which is what is tested.
+    let attempts = match backend {
+        Backend::Embedded => 100,
+        Backend::Aws => 30,
+    };
 
-    let responses = join_all((0..100).map(|_| sign_in(&app, &victim.user.email, WRONG))).await;
+    let responses = join_all((0..attempts).map(|_| sign_in(&app, &victim.user.email, WRONG))).await;
 
     let evaluated = responses.iter().filter(|r| r.status == 401).count();
     let limited = responses.iter().filter(|r| r.status == 429).count();
-    assert_eq!(evaluated + limited, 100, "only 401s and 429s");
+    assert_eq!(evaluated + limited, attempts, "only 401s and 429s");
     assert!(evaluated <= 10, "{evaluated} guesses reached the hash");
-    assert_eq!(limited, 100 - evaluated);
     // The limit holds for the right password too until the window ends.
     sign_in(&app, &victim.user.email, &victim.user.password)
         .await

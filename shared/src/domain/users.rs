@@ -124,7 +124,12 @@ impl UserUpdate {
     /// The condition under which a session that started in `epoch` is still good: the user's
     /// credential epoch has not moved on since.
     pub fn epoch_unchanged(epoch: i64) -> Condition {
-        Condition::Equals(CREDENTIAL_EPOCH.into(), epoch.into())
+        if epoch == 0 {
+            // Users written before the epoch existed carry none: absent is epoch 0.
+            Condition::EqualsOrAbsent(CREDENTIAL_EPOCH.into(), epoch.into())
+        } else {
+            Condition::Equals(CREDENTIAL_EPOCH.into(), epoch.into())
+        }
     }
 }
 

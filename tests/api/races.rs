@@ -9,29 +9,8 @@ use async_trait::async_trait;
 use futures::future::join_all;
 use http::Method;
 use latchkey::ports::{Condition, Item, Key, StoreError, Table, Write};
-use latchkey_tests::{Backend, TestApp, TestUser, sign_in, sign_up};
+use latchkey_tests::{Backend, TestApp, TestUser, on_both_backends, sign_in, sign_up};
 use serde_json::json;
-
-/// One async scenario, run as two tests: on the embedded store and on DynamoDB.
-macro_rules! on_both_backends {
-    ($($scenario:ident),+ $(,)?) => {
-        $(
-            mod $scenario {
-                use super::*;
-
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn on_the_embedded_store() {
-                    super::$scenario(Backend::Embedded).await;
-                }
-
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn on_dynamodb() {
-                    super::$scenario(Backend::Aws).await;
-                }
-            }
-        )+
-    };
-}
 
 on_both_backends!(
     a_hundred_concurrent_wrong_passwords_evaluate_at_most_the_limit,

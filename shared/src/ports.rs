@@ -74,6 +74,9 @@ pub enum Condition {
     /// A live item exists and its numeric attribute is less than the number (a monotonic
     /// counter moved forward by one write: a TOTP's last accepted time step).
     LessThan(String, i64),
+    /// A live item exists and its attribute equals the value or is absent (for an attribute
+    /// added after items were first written, whose absence means its default).
+    EqualsOrAbsent(String, Value),
 }
 
 impl Condition {
@@ -90,12 +93,14 @@ impl Condition {
             (Self::Equals(name, value), Some(item)) => {
                 item.get(name).is_some_and(|v| json_equal(v, value))
             }
-            (Self::Equals(..), None) => false,
             (Self::LessThan(name, bound), Some(item)) => item
                 .get(name)
                 .and_then(Value::as_f64)
                 .is_some_and(|v| v < *bound as f64),
-            (Self::LessThan(..), None) => false,
+            (Self::EqualsOrAbsent(name, value), Some(item)) => {
+                item.get(name).is_none_or(|v| json_equal(v, value))
+            }
+            (Self::Equals(..) | Self::EqualsOrAbsent(..) | Self::LessThan(..), None) => false,
         }
     }
 }

@@ -422,48 +422,35 @@ async fn an_optimistic_lock_admits_one_writer_per_version(backend: Backend) {
 
 on_both_backends!(an_optimistic_lock_admits_one_writer_per_version);
 
-async fn a_less_than_condition_moves_a_counter_forward_only(backend: Backend) {
+async fn equals_or_absent_holds_for_the_value_or_no_attribute_on_a_live_item(backend: Backend) {
     let (table, _dir) = table(backend).await;
-    let key = Key::new("USER#1", "MFA");
+    table
+        .put(item(json!({"PK": "USER#old", "SK": "PROFILE"})), None)
+        .await
+        .expect("seed");
     table
         .put(
-            item(json!({"PK": "USER#1", "SK": "MFA", "last_step": 10})),
+            item(json!({"PK": "USER#new", "SK": "PROFILE", "epoch": 1})),
             None,
         )
         .await
         .expect("seed");
-    let advance = |step: i64| {
-        let (table, key) = (table.clone(), key.clone());
-        async move {
-            table
-                .update(
-                    &key,
-                    item(json!({"last_step": step})),
-                    vec![],
-                    Some(Condition::LessThan("last_step".into(), step)),
-                )
-                .await
-        }
+    let check = |pk: &str, epoch: i64| Write::Check {
+        key: Key::new(pk, "PROFILE"),
+        condition: Condition::EqualsOrAbsent("epoch".into(), json!(epoch)),
     };
 
-    let same = advance(10).await;
-    let earlier = advance(9).await;
-    let later = advance(11).await;
-    let missing = table
-        .update(
-            &Key::new("USER#2", "MFA"),
-            item(json!({"last_step": 5})),
-            vec![],
-            Some(Condition::LessThan("last_step".into(), 5)),
-        )
-        .await;
+    let absent = table.transact(vec![check("USER#old", 0)]).await;
+    let equal = table.transact(vec![check("USER#new", 1)]).await;
+    let other = table.transact(vec![check("USER#new", 0)]).await;
+    let missing = table.transact(vec![check("USER#none", 0)]).await;
 
-    assert!(matches!(same, Err(StoreError::ConditionFailed)), "{same:?}");
+    assert!(absent.is_ok(), "{absent:?}");
+    assert!(equal.is_ok(), "{equal:?}");
     assert!(
-        matches!(earlier, Err(StoreError::ConditionFailed)),
-        "{earlier:?}"
+        matches!(other, Err(StoreError::ConditionFailed)),
+        "{other:?}"
     );
-    assert_eq!(later.expect("a later step")["last_step"], 11);
     assert!(
         matches!(missing, Err(StoreError::ConditionFailed)),
         "{missing:?}"
@@ -471,13 +458,14 @@ async fn a_less_than_condition_moves_a_counter_forward_only(backend: Backend) {
 }
 
 #[tokio::test]
-async fn a_less_than_condition_moves_a_counter_forward_only_on_the_embedded_store() {
-    a_less_than_condition_moves_a_counter_forward_only(Backend::Embedded).await;
+async fn equals_or_absent_holds_for_the_value_or_no_attribute_on_a_live_item_on_the_embedded_store()
+{
+    equals_or_absent_holds_for_the_value_or_no_attribute_on_a_live_item(Backend::Embedded).await;
 }
 
 #[tokio::test]
-async fn a_less_than_condition_moves_a_counter_forward_only_on_dynamodb() {
-    a_less_than_condition_moves_a_counter_forward_only(Backend::Aws).await;
+async fn equals_or_absent_holds_for_the_value_or_no_attribute_on_a_live_item_on_dynamodb() {
+    equals_or_absent_holds_for_the_value_or_no_attribute_on_a_live_item(Backend::Aws).await;
 }
 
 async fn update_merges_attributes_and_removes_others(backend: Backend) {
@@ -577,3 +565,61 @@ async fn ping_answers(backend: Backend) {
 }
 
 on_both_backends!(ping_answers);
+
+async fn a_less_than_condition_moves_a_counter_forward_only(backend: Backend) {
+    let (table, _dir) = table(backend).await;
+    let key = Key::new("USER#1", "MFA");
+    table
+        .put(
+            item(json!({"PK": "USER#1", "SK": "MFA", "last_step": 10})),
+            None,
+        )
+        .await
+        .expect("seed");
+    let advance = |step: i64| {
+        let (table, key) = (table.clone(), key.clone());
+        async move {
+            table
+                .update(
+                    &key,
+                    item(json!({"last_step": step})),
+                    vec![],
+                    Some(Condition::LessThan("last_step".into(), step)),
+                )
+                .await
+        }
+    };
+
+    let same = advance(10).await;
+    let earlier = advance(9).await;
+    let later = advance(11).await;
+    let missing = table
+        .update(
+            &Key::new("USER#2", "MFA"),
+            item(json!({"last_step": 5})),
+            vec![],
+            Some(Condition::LessThan("last_step".into(), 5)),
+        )
+        .await;
+
+    assert!(matches!(same, Err(StoreError::ConditionFailed)), "{same:?}");
+    assert!(
+        matches!(earlier, Err(StoreError::ConditionFailed)),
+        "{earlier:?}"
+    );
+    assert_eq!(later.expect("a later step")["last_step"], 11);
+    assert!(
+        matches!(missing, Err(StoreError::ConditionFailed)),
+        "{missing:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_less_than_condition_moves_a_counter_forward_only_on_the_embedded_store() {
+    a_less_than_condition_moves_a_counter_forward_only(Backend::Embedded).await;
+}
+
+#[tokio::test]
+async fn a_less_than_condition_moves_a_counter_forward_only_on_dynamodb() {
+    a_less_than_condition_moves_a_counter_forward_only(Backend::Aws).await;
+}

@@ -12,8 +12,9 @@
 //! - The `mfa_token` is single-use: its `MFAPENDING#<jti>` item is deleted on condition that it
 //!   exists, in the same transaction that starts the session.
 //! - Recovery codes are stored only as SHA-256, one item each, spent by a conditional delete.
-//! - Five wrong codes for one `mfa_token` or one account within 15 minutes: `429`. A replayed
-//!   code is not a guess and does not count.
+//! - Five wrong codes for one `mfa_token` or one account within 15 minutes: `429`. Each attempt
+//!   is counted first (one atomic add, which decides) and given back unless the code was wrong:
+//!   a replayed code is not a guess.
 
 use serde::Serialize;
 
@@ -31,9 +32,9 @@ use crate::error::rfc3339;
 use crate::ports::{Condition, Item, StoreError, Write, attr};
 use crate::services::accounts::require_user;
 use crate::services::mail_templates::{self, Notice, NoticeContext};
-use crate::services::rate_limit::{self, Limit};
+use crate::services::rate_limit::{self, Limit, Window};
 use crate::services::sessions::{self, AuthResponse};
-use crate::services::tokens::{self, AccessClaims};
+use crate::services::tokens::{self, AccessClaims, MfaTokenClaims};
 use crate::{AppState, Error, Result};
 
 /// The methods an `mfa_token` can be redeemed with.
@@ -253,23 +254,36 @@ pub async fn confirm(
     code: &str,
     context: &SessionContext,
 ) -> Result<RecoveryCodes> {
+    let windows = [MFA_FAILURES_PER_ACCOUNT.window(user_id, state.clock.unix())];
+    counted(
+        state,
+        &windows,
+        confirm_counted(state, user_id, code, context, &windows),
+    )
+    .await
+}
+
+async fn confirm_counted(
+    state: &AppState,
+    user_id: &str,
+    code: &str,
+    context: &SessionContext,
+    windows: &[Window; 1],
+) -> Result<RecoveryCodes> {
     let now = state.clock.unix();
-    let account_window = MFA_FAILURES_PER_ACCOUNT.window(user_id, now);
     let (user, record, failures) = tokio::join!(
         require_user(state, user_id),
         load_record(state, user_id),
-        rate_limit::current(state, &account_window),
+        rate_limit::count(state, &windows[0]),
     );
+    refuse_over_limit(now, windows, &[failures?])?;
     let (user, record) = (user?, record?);
-    if failures? >= MFA_FAILURES_PER_ACCOUNT.max {
-        return Err(account_window.exceeded(now));
-    }
     let record = match record {
         Some(record) if record.is_enabled() => return Err(MfaError::AlreadyEnabled.into()),
         Some(record) => record,
         None => return Err(MfaError::NoPendingSetup.into()),
     };
-    let step = totp_step(state, &user, &record, code, &[]).await?;
+    let step = totp_step(state, &user, &record, code).await?;
     let codes = generate_recovery_codes(state.random.as_ref());
     let mut set = Item::new();
     set.insert("status".into(), STATUS_ENABLED.into());
@@ -306,37 +320,38 @@ pub async fn verify(
     context: &SessionContext,
 ) -> Result<AuthResponse> {
     let claims = tokens::verify_mfa_token(state, mfa_token).await?;
+    let windows = token_windows(state, &claims);
+    counted(
+        state,
+        &windows,
+        verify_counted(state, claims, code, context, &windows),
+    )
+    .await
+}
+
+async fn verify_counted(
+    state: &AppState,
+    claims: MfaTokenClaims,
+    code: &str,
+    context: &SessionContext,
+    windows: &[Window; 2],
+) -> Result<AuthResponse> {
     let now = state.clock.unix();
-    let token_window = MFA_FAILURES_PER_TOKEN.window(&claims.jti, now);
-    let account_window = MFA_FAILURES_PER_ACCOUNT.window(&claims.sub, now);
     let pending_key = keys::mfa_pending(&claims.jti);
     let (user, record, pending, token_failures, account_failures) = tokio::join!(
         require_user(state, &claims.sub),
         load_record(state, &claims.sub),
         state.table.get(&pending_key),
-        rate_limit::current(state, &token_window),
-        rate_limit::current(state, &account_window),
+        rate_limit::count(state, &windows[0]),
+        rate_limit::count(state, &windows[1]),
     );
     if pending?.is_none() {
         return Err(MfaError::TokenSpent.into());
     }
-    refuse_over_limit(
-        now,
-        &[
-            (token_window, token_failures?),
-            (account_window, account_failures?),
-        ],
-    )?;
+    refuse_over_limit(now, windows, &[token_failures?, account_failures?])?;
     let user = user?;
     let record = enabled(record?)?;
-    let step = totp_step(
-        state,
-        &user,
-        &record,
-        code,
-        &[(MFA_FAILURES_PER_TOKEN, &claims.jti)],
-    )
-    .await?;
+    let step = totp_step(state, &user, &record, code).await?;
     let amr = with_method(&claims.amr, TOTP_AMR);
     let amr: Vec<&str> = amr.iter().map(String::as_str).collect();
     let prepared = sessions::prepare(state, &user, &amr, 2, context).await?;
@@ -361,17 +376,32 @@ pub async fn step_up(
     code: &str,
     context: &SessionContext,
 ) -> Result<AuthResponse> {
+    let windows = [MFA_FAILURES_PER_ACCOUNT.window(&caller.sub, state.clock.unix())];
+    counted(
+        state,
+        &windows,
+        step_up_counted(state, caller, code, context, &windows),
+    )
+    .await
+}
+
+async fn step_up_counted(
+    state: &AppState,
+    caller: &AccessClaims,
+    code: &str,
+    context: &SessionContext,
+    windows: &[Window; 1],
+) -> Result<AuthResponse> {
     let now = state.clock.unix();
-    let account_window = MFA_FAILURES_PER_ACCOUNT.window(&caller.sub, now);
     let (user, record, failures) = tokio::join!(
         require_user(state, &caller.sub),
         load_record(state, &caller.sub),
-        rate_limit::current(state, &account_window),
+        rate_limit::count(state, &windows[0]),
     );
-    refuse_over_limit(now, &[(account_window, failures?)])?;
+    refuse_over_limit(now, windows, &[failures?])?;
     let user = user?;
     let record = enabled(record?)?;
-    let step = totp_step(state, &user, &record, code, &[]).await?;
+    let step = totp_step(state, &user, &record, code).await?;
     let amr = with_method(&caller.amr, TOTP_AMR);
     let amr: Vec<&str> = amr.iter().map(String::as_str).collect();
     let prepared = sessions::prepare(state, &user, &amr, 2, context).await?;
@@ -397,9 +427,23 @@ pub async fn recovery_verify(
     context: &SessionContext,
 ) -> Result<AuthResponse> {
     let claims = tokens::verify_mfa_token(state, mfa_token).await?;
+    let windows = token_windows(state, &claims);
+    counted(
+        state,
+        &windows,
+        recovery_verify_counted(state, claims, code, context, &windows),
+    )
+    .await
+}
+
+async fn recovery_verify_counted(
+    state: &AppState,
+    claims: MfaTokenClaims,
+    code: &str,
+    context: &SessionContext,
+    windows: &[Window; 2],
+) -> Result<AuthResponse> {
     let now = state.clock.unix();
-    let token_window = MFA_FAILURES_PER_TOKEN.window(&claims.jti, now);
-    let account_window = MFA_FAILURES_PER_ACCOUNT.window(&claims.sub, now);
     let pending_key = keys::mfa_pending(&claims.jti);
     let code_key = normalize_recovery_code(code).map(|normalized| {
         keys::recovery_code(&claims.sub, &recovery_code_hash(&claims.sub, &normalized))
@@ -415,23 +459,16 @@ pub async fn recovery_verify(
         load_record(state, &claims.sub),
         state.table.get(&pending_key),
         read_code,
-        rate_limit::current(state, &token_window),
-        rate_limit::current(state, &account_window),
+        rate_limit::count(state, &windows[0]),
+        rate_limit::count(state, &windows[1]),
     );
     if pending?.is_none() {
         return Err(MfaError::TokenSpent.into());
     }
-    refuse_over_limit(
-        now,
-        &[
-            (token_window, token_failures?),
-            (account_window, account_failures?),
-        ],
-    )?;
+    refuse_over_limit(now, windows, &[token_failures?, account_failures?])?;
     let user = user?;
     enabled(record?)?;
     let (Some(code_key), Some(_)) = (code_key, stored_code?) else {
-        record_failure(state, &user.id, &[(MFA_FAILURES_PER_TOKEN, &claims.jti)]).await?;
         return Err(MfaError::InvalidCode.into());
     };
     let amr = with_method(&claims.amr, RECOVERY_CODE_AMR);
@@ -464,20 +501,48 @@ pub async fn disable(
     code: Option<&str>,
     context: &SessionContext,
 ) -> Result<()> {
+    let code = code.map(str::trim).filter(|c| !c.is_empty());
+    // Only a presented code is a guess to count.
+    let windows: Vec<Window> = code
+        .iter()
+        .map(|_| MFA_FAILURES_PER_ACCOUNT.window(&caller.sub, state.clock.unix()))
+        .collect();
+    counted(
+        state,
+        &windows,
+        disable_counted(state, caller, code, context, &windows),
+    )
+    .await
+}
+
+async fn disable_counted(
+    state: &AppState,
+    caller: &AccessClaims,
+    code: Option<&str>,
+    context: &SessionContext,
+    windows: &[Window],
+) -> Result<()> {
     let now = state.clock.unix();
-    let account_window = MFA_FAILURES_PER_ACCOUNT.window(&caller.sub, now);
+    let failures = async {
+        match windows.first() {
+            Some(window) => rate_limit::count(state, window).await.map(Some),
+            None => Ok(None),
+        }
+    };
     let (user, record, codes, failures) = tokio::join!(
         require_user(state, &caller.sub),
         load_record(state, &caller.sub),
         recovery_code_keys(state, &caller.sub),
-        rate_limit::current(state, &account_window),
+        failures,
     );
+    if let Some(failures) = failures? {
+        refuse_over_limit(now, windows, &[failures])?;
+    }
     let user = user?;
     let record = enabled(record?)?;
-    let condition = match code.map(str::trim).filter(|c| !c.is_empty()) {
+    let condition = match code {
         Some(code) => {
-            refuse_over_limit(now, &[(account_window, failures?)])?;
-            let step = totp_step(state, &user, &record, code, &[]).await?;
+            let step = totp_step(state, &user, &record, code).await?;
             Condition::LessThan("last_step".into(), step)
         }
         None if caller.aal >= 2 => {
@@ -668,27 +733,53 @@ async fn commit(state: &AppState, writes: Vec<Write>, lost: MfaError) -> Result<
     }
 }
 
-/// `429` for the first window already at its limit (every MFA limit allows the same number of
-/// wrong codes).
-fn refuse_over_limit(now: i64, windows: &[(rate_limit::Window, i64)]) -> Result<()> {
+/// The windows an `mfa_token`'s codes count against: the token's and its account's.
+fn token_windows(state: &AppState, claims: &MfaTokenClaims) -> [Window; 2] {
+    let now = state.clock.unix();
+    [
+        MFA_FAILURES_PER_TOKEN.window(&claims.jti, now),
+        MFA_FAILURES_PER_ACCOUNT.window(&claims.sub, now),
+    ]
+}
+
+/// Run a use case whose code was counted first against `windows` (the atomic add decides, so a
+/// burst of concurrent guesses cannot all read the same count and pass); give the count back
+/// unless the outcome was a wrong code. A success, a replayed step or a spent token is not a
+/// guess.
+async fn counted<T>(
+    state: &AppState,
+    windows: &[Window],
+    work: impl Future<Output = Result<T>>,
+) -> Result<T> {
+    let outcome = work.await;
+    let wrong_code = matches!(&outcome, Err(error) if error.code == ErrorCode::InvalidCode);
+    if !wrong_code {
+        let refunds =
+            futures::future::join_all(windows.iter().map(|w| rate_limit::refund(state, w))).await;
+        for refund in refunds {
+            if let Err(error) = refund {
+                // A count left in place only makes the limit stricter.
+                tracing::warn!(%error, "could not give back an MFA attempt");
+            }
+        }
+    }
+    outcome
+}
+
+/// `429` for the first window over its limit, counting this attempt (every MFA limit allows the
+/// same number of wrong codes).
+fn refuse_over_limit(now: i64, windows: &[Window], counts: &[i64]) -> Result<()> {
     const _: () = assert!(MFA_FAILURES_PER_TOKEN.max == MFA_FAILURES_PER_ACCOUNT.max);
-    for (window, count) in windows {
-        if *count >= MFA_FAILURES_PER_ACCOUNT.max {
+    for (window, count) in windows.iter().zip(counts) {
+        if *count > MFA_FAILURES_PER_ACCOUNT.max {
             return Err(window.exceeded(now));
         }
     }
     Ok(())
 }
 
-/// The step a presented TOTP code matches, later than the last one accepted. A wrong code counts
-/// against the account (and the extra limits given); a replayed one does not.
-async fn totp_step(
-    state: &AppState,
-    user: &User,
-    record: &MfaRecord,
-    code: &str,
-    extra_limits: &[(Limit, &str)],
-) -> Result<i64> {
+/// The step a presented TOTP code matches, later than the last one accepted.
+async fn totp_step(state: &AppState, user: &User, record: &MfaRecord, code: &str) -> Result<i64> {
     let ciphertext = base64_decode(&record.secret_ciphertext)
         .ok_or_else(|| Error::internal("the stored TOTP secret is not base64"))?;
     let secret = state
@@ -698,33 +789,12 @@ async fn totp_step(
     let totp =
         mfa::totp(&secret, &state.config.product_name, &user.email).map_err(Error::internal)?;
     let Some(step) = matching_step(&totp, code, state.clock.unix()) else {
-        record_failure(state, &user.id, extra_limits).await?;
         return Err(MfaError::InvalidCode.into());
     };
     if step <= record.last_step {
         return Err(MfaError::CodeAlreadyUsed.into());
     }
     Ok(step)
-}
-
-/// Count a wrong code against the account and the extra limits, in parallel.
-async fn record_failure(
-    state: &AppState,
-    user_id: &str,
-    extra_limits: &[(Limit, &str)],
-) -> Result<()> {
-    let account = rate_limit::record(state, MFA_FAILURES_PER_ACCOUNT, user_id);
-    let extras = futures::future::join_all(
-        extra_limits
-            .iter()
-            .map(|(limit, subject)| rate_limit::record(state, *limit, subject)),
-    );
-    let (account, extras) = tokio::join!(account, extras);
-    account?;
-    for extra in extras {
-        extra?;
-    }
-    Ok(())
 }
 
 /// `amr` with one more method, once.

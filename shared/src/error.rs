@@ -218,6 +218,20 @@ impl Error {
         error
     }
 
+    /// 503 with `Retry-After`: every slot for a bounded resource (the password hashers) is
+    /// taken and the request waited its share; the client should retry shortly.
+    pub fn overloaded(retry_after: u64, internal: impl Into<String>) -> Self {
+        let mut error = Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Service Unavailable",
+            "service_unavailable",
+            "Too many requests are waiting for a password check; try again shortly",
+        );
+        error.retry_after = Some(retry_after.max(1));
+        error.internal = Some(internal.into());
+        error
+    }
+
     pub fn with_extra(mut self, key: &str, value: impl Into<Value>) -> Self {
         self.extra.insert(key.to_owned(), value.into());
         self

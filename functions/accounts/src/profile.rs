@@ -6,6 +6,7 @@ use latchkey::domain::sessions::auth_type;
 use latchkey::domain::timestamp;
 use latchkey::http::{Caller, Json, MaybeCaller};
 use latchkey::services::accounts::{self, Membership};
+use latchkey::services::profiles;
 use latchkey::{AppState, Result};
 use serde_json::{Value, json};
 
@@ -19,13 +20,11 @@ fn workspace_json(membership: &Membership) -> Value {
     })
 }
 
-/// `GET /auth/validate`: the token is valid and its session live; the user and their workspaces.
+/// `GET /auth/validate`: the token is valid and its session live; the user and their workspaces
+/// (cached per instance for a few seconds: `services::profiles`).
 pub async fn validate(State(state): State<AppState>, caller: Caller) -> Result<Json<Value>> {
-    let (user, memberships) = tokio::join!(
-        accounts::require_user(&state, caller.user_id()),
-        accounts::memberships(&state, caller.user_id()),
-    );
-    let (user, memberships) = (user?, memberships?);
+    let profile = profiles::profile(&state, caller.user_id()).await?;
+    let user = &profile.user;
     Ok(Json(json!({
         "status": "valid",
         "user": {
@@ -34,7 +33,7 @@ pub async fn validate(State(state): State<AppState>, caller: Caller) -> Result<J
             "name": user.name,
             "has_password": user.has_password(),
         },
-        "workspaces": memberships.iter().map(workspace_json).collect::<Vec<_>>(),
+        "workspaces": profile.memberships.iter().map(workspace_json).collect::<Vec<_>>(),
     })))
 }
 

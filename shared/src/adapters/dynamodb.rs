@@ -15,6 +15,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
+
+use crate::adapters::aws::LazyClient;
 use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{
@@ -42,13 +44,18 @@ const ATTEMPTS: usize = 3;
 type AttributeMap = HashMap<String, AttributeValue>;
 
 pub struct DynamoTable {
-    client: Client,
+    client: LazyClient<Client>,
     table: String,
     clock: Arc<dyn Clock>,
 }
 
 impl DynamoTable {
     pub fn new(client: Client, table: String, clock: Arc<dyn Clock>) -> Self {
+        Self::with_client(LazyClient::ready(client), table, clock)
+    }
+
+    /// A table whose client is built on its first call.
+    pub fn with_client(client: LazyClient<Client>, table: String, clock: Arc<dyn Clock>) -> Self {
         Self {
             client,
             table,
@@ -86,6 +93,8 @@ impl DynamoTable {
             .map_err(build_error)?;
         let created = self
             .client
+            .get()
+            .await
             .create_table()
             .table_name(&self.table)
             .attribute_definitions(string_attribute(attr::PK)?)
@@ -113,6 +122,8 @@ impl DynamoTable {
         loop {
             let described = self
                 .client
+                .get()
+                .await
                 .describe_table()
                 .table_name(&self.table)
                 .send()
@@ -140,6 +151,8 @@ impl DynamoTable {
     async fn enable_expiry(&self) -> Result<(), StoreError> {
         let described = self
             .client
+            .get()
+            .await
             .describe_time_to_live()
             .table_name(&self.table)
             .send()
@@ -161,6 +174,8 @@ impl DynamoTable {
             .map_err(build_error)?;
         match self
             .client
+            .get()
+            .await
             .update_time_to_live()
             .table_name(&self.table)
             .time_to_live_specification(specification)
@@ -194,6 +209,8 @@ impl DynamoTable {
         let condition = expression.expired();
         let removed = self
             .client
+            .get()
+            .await
             .delete_item()
             .table_name(&self.table)
             .set_key(Some(self.key(key)))
@@ -234,6 +251,8 @@ impl DynamoTable {
         loop {
             let page = self
                 .client
+                .get()
+                .await
                 .query()
                 .table_name(&self.table)
                 .set_index_name(index.map(str::to_owned))
@@ -336,6 +355,8 @@ impl Table for DynamoTable {
         let now = self.clock.unix();
         let found = self
             .client
+            .get()
+            .await
             .get_item()
             .table_name(&self.table)
             .set_key(Some(self.key(key)))
@@ -355,6 +376,8 @@ impl Table for DynamoTable {
         let mut expression = Expression::new(self.clock.unix());
         let condition = condition.as_ref().map(|c| expression.condition(c));
         self.client
+            .get()
+            .await
             .put_item()
             .table_name(&self.table)
             .set_item(Some(to_attributes(&item)))
@@ -381,6 +404,8 @@ impl Table for DynamoTable {
             let condition_expression = expression.fresh_and(condition.as_ref());
             let updated = self
                 .client
+                .get()
+                .await
                 .update_item()
                 .table_name(&self.table)
                 .set_key(Some(self.key(key)))
@@ -425,6 +450,8 @@ impl Table for DynamoTable {
         let condition = condition.as_ref().map(|c| expression.condition(c));
         let deleted = self
             .client
+            .get()
+            .await
             .delete_item()
             .table_name(&self.table)
             .set_key(Some(self.key(key)))
@@ -455,6 +482,8 @@ impl Table for DynamoTable {
                 .collect::<Result<Vec<_>, _>>()?;
             let error = match self
                 .client
+                .get()
+                .await
                 .transact_write_items()
                 .set_transact_items(Some(items))
                 .send()
@@ -520,6 +549,8 @@ impl Table for DynamoTable {
             let condition = expression.fresh_and(None);
             let updated = self
                 .client
+                .get()
+                .await
                 .update_item()
                 .table_name(&self.table)
                 .set_key(Some(self.key(key)))
@@ -575,6 +606,8 @@ impl Table for DynamoTable {
 
     async fn ping(&self) -> Result<(), StoreError> {
         self.client
+            .get()
+            .await
             .describe_table()
             .table_name(&self.table)
             .send()

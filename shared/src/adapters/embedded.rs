@@ -588,7 +588,10 @@ mod tests {
         // Every answered write is on disk.
         let table = EmbeddedTable::open(&path, Arc::new(SystemClock)).expect("reopen");
         for n in 0..40 {
-            let stored = table.get(&Key::new(format!("K#{n}"), "S")).await.expect("get");
+            let stored = table
+                .get(&Key::new(format!("K#{n}"), "S"))
+                .await
+                .expect("get");
             assert_eq!(stored.is_some(), n % 5 != 0, "{n}");
         }
     }

@@ -1,9 +1,13 @@
 //! Adapters: each implements one port against one real thing, named after what it talks to.
 
+pub mod aws;
 pub mod dynamodb;
+#[cfg(feature = "local")]
 pub mod embedded;
 pub mod kms;
+#[cfg(feature = "local")]
 pub mod local_cipher;
+#[cfg(feature = "local")]
 pub mod outbox;
 pub mod ses;
 pub mod system;

@@ -241,7 +241,10 @@ pub async fn update_user(
         )
         .await
     {
-        Ok(item) => User::from_item(item),
+        Ok(item) => {
+            state.profiles.forget(&user.id);
+            User::from_item(item)
+        }
         Err(StoreError::ConditionFailed) => Err(Error::conflict(
             "conflict",
             "The account changed at the same time; try again",

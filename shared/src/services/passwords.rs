@@ -125,8 +125,7 @@ impl HashPool {
         &self,
         work: impl FnOnce(&mut Memory) -> T + Send + 'static,
     ) -> Result<T> {
-        let slot = match tokio::time::timeout(self.wait, self.slots.clone().acquire_owned()).await
-        {
+        let slot = match tokio::time::timeout(self.wait, self.slots.clone().acquire_owned()).await {
             Ok(Ok(slot)) => slot,
             Ok(Err(_)) => return Err(Error::internal("the password-hashing slots are closed")),
             Err(_) => {
@@ -289,7 +288,11 @@ mod tests {
         use argon2::PasswordVerifier;
         let hash = hash_blocking(CHEAP, "correct horse", b"0123456789abcdef").unwrap();
         assert!(hash.starts_with("$argon2id$v=19$m=64,t=1,p=1$"), "{hash}");
-        let argon2 = Argon2::new(Algorithm::Argon2id, Version::V0x13, params_of(CHEAP).unwrap());
+        let argon2 = Argon2::new(
+            Algorithm::Argon2id,
+            Version::V0x13,
+            params_of(CHEAP).unwrap(),
+        );
         assert!(
             argon2
                 .verify_password(b"correct horse", hash.as_str())
@@ -357,7 +360,10 @@ mod tests {
         };
         let first = pool.run(address).await.unwrap();
         let second = pool.run(address).await.unwrap();
-        assert_eq!(first, second, "the second hash reused the first one's memory");
+        assert_eq!(
+            first, second,
+            "the second hash reused the first one's memory"
+        );
     }
 
     #[tokio::test]

@@ -434,3 +434,26 @@ async fn cookies_can_be_turned_off() {
     assert_eq!(response.status, 201);
     assert!(response.headers.get("set-cookie").is_none());
 }
+
+async fn validate_answers_a_profile_change_made_here_at_once_despite_its_cache(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let session = app.signed_up().await;
+    let validate = || app.with_bearer(Method::GET, "/auth/validate", session.access_token(), None);
+    let before = validate().await;
+    assert_eq!(before.status, 200, "{}", before.text);
+
+    let user = latchkey::services::accounts::require_user(&app.state, session.user_id())
+        .await
+        .unwrap();
+    let mut set = latchkey::ports::Item::new();
+    set.insert("name".into(), "Renamed Here".into());
+    latchkey::services::accounts::update_user(&app.state, &user, set)
+        .await
+        .unwrap();
+
+    let after = validate().await;
+    assert_eq!(after.status, 200, "{}", after.text);
+    assert_eq!(after.json["user"]["name"], "Renamed Here", "{}", after.text);
+    assert_eq!(after.json["workspaces"], before.json["workspaces"]);
+}
+on_both_backends!(validate_answers_a_profile_change_made_here_at_once_despite_its_cache);

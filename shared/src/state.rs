@@ -4,9 +4,9 @@
 use std::sync::Arc;
 
 use crate::adapters::aws::{AwsSdk, LazyClient};
+use crate::adapters::{dynamodb::DynamoTable, kms::KmsCipher};
 #[cfg(feature = "local")]
 use crate::adapters::{embedded::EmbeddedTable, local_cipher::LocalCipher, outbox::Outbox};
-use crate::adapters::{dynamodb::DynamoTable, kms::KmsCipher};
 use crate::adapters::{ses::SesMailer, system::OsRandom, system::SystemClock};
 use crate::config::{Backend, Config};
 use crate::ports::{Cipher, Clock, Mailer, Random, Table};

@@ -1,6 +1,7 @@
 //! Use cases over the ports.
 //!
 //! - `accounts`: sign-up, password sign-in, profile, password change, check-email.
+//! - `users`: the one users service: reads, typed updates, new passwords, verified addresses.
 //! - `sessions`: starting a session (the AuthResponse), refresh rotation, listing, revocation.
 //! - `passwords`: argon2id on a bounded set of warm hashing threads, dummy hash for unknown accounts.
 //! - `profiles`: the per-instance cache of a user's profile and workspaces for `/auth/validate`.
@@ -18,3 +19,4 @@ pub mod profiles;
 pub mod rate_limit;
 pub mod sessions;
 pub mod tokens;
+pub mod users;

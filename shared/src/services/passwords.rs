@@ -389,7 +389,7 @@ mod tests {
                 .is_err()
         );
         let refused = pool.run(|_| ()).await.unwrap_err();
-        assert_eq!(refused.status.as_u16(), 503);
+        assert_eq!(refused.status().as_u16(), 503);
         assert_eq!(refused.retry_after, Some(RETRY_AFTER_SECONDS));
         release.send(()).unwrap();
         release.send(()).unwrap();
@@ -404,7 +404,7 @@ mod tests {
     async fn a_panicking_hash_fails_its_request_and_not_the_thread() {
         let pool = HashPool::new(1, 0, Duration::from_secs(5));
         let failed = pool.run(|_| -> () { panic!("boom") }).await.unwrap_err();
-        assert_eq!(failed.status.as_u16(), 500);
+        assert_eq!(failed.status().as_u16(), 500);
         assert_eq!(pool.run(|_| 7).await.unwrap(), 7);
     }
 }

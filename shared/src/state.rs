@@ -10,6 +10,7 @@ use crate::adapters::{embedded::EmbeddedTable, local_cipher::LocalCipher, outbox
 use crate::adapters::{ses::SesMailer, system::OsRandom, system::SystemClock};
 use crate::config::{Backend, Config};
 use crate::ports::{Cipher, Clock, Mailer, Random, Table};
+use crate::services::code_secret::CodeSecret;
 use crate::services::profiles::ProfileCache;
 use crate::services::tokens::SigningKeys;
 
@@ -23,6 +24,8 @@ pub struct AppState {
     pub random: Arc<dyn Random>,
     /// Signing keys cached for the life of the process (a Lambda instance).
     pub signing_keys: Arc<SigningKeys>,
+    /// The code-hash secret, cached likewise.
+    pub code_secret: Arc<CodeSecret>,
     /// Profiles and workspaces cached a few seconds for `/auth/validate`.
     pub profiles: Arc<ProfileCache>,
 }
@@ -45,7 +48,7 @@ impl AppState {
             )),
             #[cfg(feature = "local")]
             Backend::Local => {
-                std::fs::create_dir_all(&config.data_dir).map_err(|e| {
+                crate::adapters::private_files::create_dir(&config.data_dir).map_err(|e| {
                     StartupError(format!(
                         "cannot create the data dir {}: {e}",
                         config.data_dir.display()
@@ -84,7 +87,8 @@ impl AppState {
                     LazyClient::on_first_use(sdk.clone(), aws_sdk_dynamodb::Client::new),
                     config.table_name.clone(),
                     clock.clone(),
-                );
+                )
+                .recreating_when_missing(config.create_table);
                 if config.create_table {
                     table.create_table_if_missing().await.map_err(|e| {
                         StartupError(format!("cannot create table {}: {e}", config.table_name))
@@ -129,6 +133,7 @@ impl AppState {
             clock,
             random: Arc::new(OsRandom),
             signing_keys: Arc::default(),
+            code_secret: Arc::default(),
             profiles: Arc::default(),
         }
     }

@@ -9,6 +9,8 @@ pub mod kms;
 pub mod local_cipher;
 #[cfg(feature = "local")]
 pub mod outbox;
+#[cfg(feature = "local")]
+pub mod private_files;
 pub mod ses;
 pub mod system;
 pub mod table_rules;

@@ -4,7 +4,8 @@
 //! - `users`: the one users service: reads, typed updates, new passwords, verified addresses.
 //! - `sessions`: starting a session (the AuthResponse), refresh rotation, listing, revocation.
 //! - `mfa`: TOTP enrolment, the MFA step every sign-in ends in, recovery codes.
-//! - `passwords`: argon2id off the executor, dummy hash for unknown accounts.
+//! - `passwords`: argon2id on a bounded set of warm hashing threads, dummy hash for unknown accounts.
+//! - `profiles`: the per-instance cache of a user's profile and workspaces for `/auth/validate`.
 //! - `rate_limit`: fixed-window counters in the table.
 //! - `tokens`: access tokens and signing keys.
 //! - `code_secret`: the server secret that keys the stored hash of 6-digit codes.
@@ -18,6 +19,7 @@ pub mod mail_templates;
 pub mod mfa;
 pub mod one_time_tokens;
 pub mod passwords;
+pub mod profiles;
 pub mod rate_limit;
 pub mod sessions;
 pub mod tokens;

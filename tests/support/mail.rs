@@ -164,10 +164,7 @@ pub async fn ses_mail() -> Vec<SentMail> {
         .unwrap_or_else(|e| panic!("GET {url}: not JSON: {e}"));
     // moto's shape: {"Message": [{"source", "destinations": {"ToAddresses": [..]},
     // "subject", "body" (the HTML part only), "id"}]}.
-    let messages = data["Message"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default();
+    let messages = data["Message"].as_array().cloned().unwrap_or_default();
     messages
         .iter()
         .map(|message| SentMail {

@@ -58,11 +58,21 @@ pub enum ErrorCode {
     Internal,
     /// 503: a backend is unreachable.
     ServiceUnavailable,
+    /// 401: a TOTP code whose time step was already accepted (a replay).
+    CodeAlreadyUsed,
+    /// 403: a sensitive change by an account with MFA on needs a token at `aal: 2`.
+    SecondFactorRequired,
+    /// 409: MFA setup while MFA is on.
+    MfaAlreadyEnabled,
+    /// 409: an MFA operation while MFA is off.
+    MfaNotEnabled,
+    /// 409: MFA confirm with no setup pending.
+    MfaSetupRequired,
 }
 
 impl ErrorCode {
     /// Every code, for tests and documentation.
-    pub const ALL: [ErrorCode; 20] = [
+    pub const ALL: [ErrorCode; 25] = [
         Self::InvalidRequest,
         Self::WeakPassword,
         Self::InvalidLink,
@@ -83,6 +93,11 @@ impl ErrorCode {
         Self::RateLimited,
         Self::Internal,
         Self::ServiceUnavailable,
+        Self::CodeAlreadyUsed,
+        Self::SecondFactorRequired,
+        Self::MfaAlreadyEnabled,
+        Self::MfaNotEnabled,
+        Self::MfaSetupRequired,
     ];
 
     /// The table: (machine code, HTTP status, title).
@@ -144,6 +159,17 @@ impl ErrorCode {
                 StatusCode::SERVICE_UNAVAILABLE,
                 "Service Unavailable",
             ),
+            Self::CodeAlreadyUsed => (
+                "code_already_used",
+                StatusCode::UNAUTHORIZED,
+                "Invalid code",
+            ),
+            Self::SecondFactorRequired => {
+                ("second_factor_required", StatusCode::FORBIDDEN, "Forbidden")
+            }
+            Self::MfaAlreadyEnabled => ("mfa_already_enabled", StatusCode::CONFLICT, "Conflict"),
+            Self::MfaNotEnabled => ("mfa_not_enabled", StatusCode::CONFLICT, "Conflict"),
+            Self::MfaSetupRequired => ("mfa_setup_required", StatusCode::CONFLICT, "Conflict"),
         }
     }
 

@@ -71,6 +71,9 @@ pub enum Condition {
     Exists,
     /// A live item exists and its attribute equals the value.
     Equals(String, Value),
+    /// A live item exists and its numeric attribute is less than the number (a monotonic
+    /// counter moved forward by one write: a TOTP's last accepted time step).
+    LessThan(String, i64),
     /// A live item exists and its attribute equals the value or is absent (for an attribute
     /// added after items were first written, whose absence means its default).
     EqualsOrAbsent(String, Value),
@@ -90,10 +93,14 @@ impl Condition {
             (Self::Equals(name, value), Some(item)) => {
                 item.get(name).is_some_and(|v| json_equal(v, value))
             }
+            (Self::LessThan(name, bound), Some(item)) => item
+                .get(name)
+                .and_then(Value::as_f64)
+                .is_some_and(|v| v < *bound as f64),
             (Self::EqualsOrAbsent(name, value), Some(item)) => {
                 item.get(name).is_none_or(|v| json_equal(v, value))
             }
-            (Self::Equals(..) | Self::EqualsOrAbsent(..), None) => false,
+            (Self::Equals(..) | Self::EqualsOrAbsent(..) | Self::LessThan(..), None) => false,
         }
     }
 }

@@ -15,6 +15,7 @@ mod health;
 mod http_layer;
 mod lambda_events;
 mod mail;
+mod mfa;
 mod openapi;
 mod races;
 mod routes;

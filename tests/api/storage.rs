@@ -565,3 +565,61 @@ async fn ping_answers(backend: Backend) {
 }
 
 on_both_backends!(ping_answers);
+
+async fn a_less_than_condition_moves_a_counter_forward_only(backend: Backend) {
+    let (table, _dir) = table(backend).await;
+    let key = Key::new("USER#1", "MFA");
+    table
+        .put(
+            item(json!({"PK": "USER#1", "SK": "MFA", "last_step": 10})),
+            None,
+        )
+        .await
+        .expect("seed");
+    let advance = |step: i64| {
+        let (table, key) = (table.clone(), key.clone());
+        async move {
+            table
+                .update(
+                    &key,
+                    item(json!({"last_step": step})),
+                    vec![],
+                    Some(Condition::LessThan("last_step".into(), step)),
+                )
+                .await
+        }
+    };
+
+    let same = advance(10).await;
+    let earlier = advance(9).await;
+    let later = advance(11).await;
+    let missing = table
+        .update(
+            &Key::new("USER#2", "MFA"),
+            item(json!({"last_step": 5})),
+            vec![],
+            Some(Condition::LessThan("last_step".into(), 5)),
+        )
+        .await;
+
+    assert!(matches!(same, Err(StoreError::ConditionFailed)), "{same:?}");
+    assert!(
+        matches!(earlier, Err(StoreError::ConditionFailed)),
+        "{earlier:?}"
+    );
+    assert_eq!(later.expect("a later step")["last_step"], 11);
+    assert!(
+        matches!(missing, Err(StoreError::ConditionFailed)),
+        "{missing:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_less_than_condition_moves_a_counter_forward_only_on_the_embedded_store() {
+    a_less_than_condition_moves_a_counter_forward_only(Backend::Embedded).await;
+}
+
+#[tokio::test]
+async fn a_less_than_condition_moves_a_counter_forward_only_on_dynamodb() {
+    a_less_than_condition_moves_a_counter_forward_only(Backend::Aws).await;
+}

@@ -7,7 +7,7 @@ use latchkey::domain::timestamp;
 use latchkey::http::answers::{ErrorResponse, errors};
 use latchkey::http::{Caller, Json, MaybeCaller};
 use latchkey::services::accounts::{self, Membership};
-use latchkey::services::profiles;
+use latchkey::services::{mfa, profiles};
 use latchkey::{AppState, Result};
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -135,11 +135,6 @@ pub struct MembershipView {
 }
 
 #[derive(Serialize, ToSchema)]
-pub struct MfaStatus {
-    enabled: bool,
-}
-
-#[derive(Serialize, ToSchema)]
 pub struct PasskeyCount {
     /// 0 until the passkeys group is served.
     count: u32,
@@ -166,7 +161,7 @@ pub struct Profile {
     /// Linked social identities; empty until the oauth group is served.
     #[schema(value_type = Vec<Object>)]
     identities: Vec<serde_json::Value>,
-    mfa: MfaStatus,
+    mfa: mfa::MfaStatus,
     passkeys: PasskeyCount,
     session: CurrentSession,
 }
@@ -181,11 +176,12 @@ pub struct Profile {
         (status = "default", description = errors::OTHER, body = ErrorResponse),
     ))]
 pub async fn me(State(state): State<AppState>, caller: Caller) -> Result<Json<Profile>> {
-    let (user, memberships) = tokio::join!(
+    let (user, memberships, mfa) = tokio::join!(
         accounts::require_user(&state, caller.user_id()),
         accounts::memberships(&state, caller.user_id()),
+        mfa::status(&state, caller.user_id()),
     );
-    let (user, memberships) = (user?, memberships?);
+    let (user, memberships, mfa) = (user?, memberships?, mfa?);
     Ok(Json(Profile {
         success: true,
         emails: vec![EmailCredential {
@@ -204,9 +200,7 @@ pub async fn me(State(state): State<AppState>, caller: Caller) -> Result<Json<Pr
             })
             .collect(),
         identities: Vec::new(),
-        mfa: MfaStatus {
-            enabled: user.mfa_enabled,
-        },
+        mfa,
         passkeys: PasskeyCount { count: 0 },
         session: CurrentSession {
             id: caller.session_id().to_owned(),

@@ -118,7 +118,8 @@ pub struct PasswordChanged {
     revoked_sessions: usize,
 }
 
-/// `POST /auth/password`: change the password; every other session is revoked.
+/// `POST /auth/password`: change the password; every other session is revoked. With MFA on, the
+/// caller's token must come from the second factor (`403 second_factor_required` otherwise).
 #[utoipa::path(post, path = "/auth/password", operation_id = "changePassword", tag = "accounts",
     summary = "Change the caller's password",
     request_body = ChangePasswordBody,
@@ -130,7 +131,8 @@ pub struct PasswordChanged {
         (status = 401, description = "`authentication_required` / `invalid_token` (the caller), \
             or `invalid_credentials` with `field: current_password`: the current password is \
             wrong.", body = ErrorResponse),
-        (status = 403, description = errors::CSRF, body = ErrorResponse),
+        (status = 403, description = "`csrf_failed`, or `second_factor_required`: the account has \
+            MFA on and the token is at `aal: 1` (verify at /auth/mfa/verify first).", body = ErrorResponse),
         (status = 409, description = errors::CONFLICT, body = ErrorResponse),
         (status = 413, description = errors::TOO_LARGE, body = ErrorResponse),
         (status = 415, description = errors::UNSUPPORTED, body = ErrorResponse),
@@ -148,6 +150,7 @@ pub async fn change_password(
         &state,
         caller.user_id(),
         caller.session_id(),
+        caller.claims.aal,
         body.current_password,
         body.new_password,
     )

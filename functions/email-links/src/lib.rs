@@ -19,8 +19,8 @@ use latchkey::domain::sessions::SessionContext;
 use latchkey::domain::users::User;
 use latchkey::http::answers::{ErrorResponse, SignedIn, Success, SuccessMessage, errors};
 use latchkey::http::{Caller, Client, Json, Routes, alias, cookies};
-use latchkey::services::accounts::{self, SignInOutcome};
 use latchkey::services::email_links::{self, MAGIC_LINK_SENT};
+use latchkey::services::mfa::{self, SignInOutcome};
 use latchkey::services::rate_limit::{self, Limit};
 use latchkey::{AppState, Error, Result};
 use serde::{Deserialize, Serialize};
@@ -386,7 +386,7 @@ async fn limit_client(state: &AppState, limit: Limit, client: &SessionContext) -
     rate_limit::hit(state, limit, &client.ip).await
 }
 
-/// Start the session and answer: the AuthResponse (or the MFA step) as JSON with the token
+/// Finish the sign-in through the MFA step and answer: the AuthResponse (or the `mfa_token`) as JSON with the token
 /// cookies, or, for a magic link stored with a redirect, `302` there with the cookies.
 async fn sign_in(
     state: &AppState,
@@ -394,7 +394,7 @@ async fn sign_in(
     client: &SessionContext,
     redirect: Option<String>,
 ) -> Result<Response> {
-    let outcome = accounts::first_factor_passed(state, &user, EMAIL_LINK_AMR, client).await?;
+    let outcome = mfa::finish_sign_in(state, &user, EMAIL_LINK_AMR, client).await?;
     let now = state.clock.unix();
     match (outcome, redirect) {
         (SignInOutcome::Authenticated(body), None) => Ok(cookies::auth_response(

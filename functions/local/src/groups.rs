@@ -64,6 +64,17 @@ pub const GROUPS: &[Group] = &[
             router: latchkey_email_links::router,
         },
     },
+    Group {
+        name: "mfa",
+        description: "TOTP second factor: setup and confirmation, the second step of a sign-in \
+                      (a TOTP or recovery code with the mfa_token), step-up, disabling, recovery \
+                      codes.",
+        function: "MfaFunction",
+        kind: Kind::Http {
+            routes: latchkey_mfa::routes,
+            router: latchkey_mfa::router,
+        },
+    },
 ];
 
 /// Crates under `functions/` that are not a Lambda function.

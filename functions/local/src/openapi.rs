@@ -80,8 +80,22 @@ fn security_schemes() -> utoipa::openapi::Components {
                     .description(Some(
                         "`Authorization: Bearer <access token>`: an RS256 JWT (`typ: at+jwt`) \
                          from an AuthResponse, verifiable with `/.well-known/jwks.json`. The \
-                         same header also takes an API key (`agnt_sk_...`). An MFA token \
-                         (`scope: mfa_pending`) is refused here. Checked first.",
+                         same header also takes an API key (`agnt_sk_...`). An `mfa_token` \
+                         (`typ: mfa+jwt`) is refused here. Checked first.",
+                    ))
+                    .build(),
+            ),
+        )
+        .security_scheme(
+            "mfaToken",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT")
+                    .description(Some(
+                        "`Authorization: Bearer <mfa_token>`: the JWT of the MFA step (`typ: \
+                         mfa+jwt`, audience `<LATCHKEY_AUDIENCE>:mfa`, 5 minutes, single use), \
+                         accepted only by `/auth/mfa/verify` and `/auth/mfa/recovery-verify`.",
                     ))
                     .build(),
             ),

@@ -801,6 +801,12 @@ impl Expression {
                 let live = self.live();
                 format!("({attribute} = {value} AND {live})")
             }
+            Condition::LessThan(attribute, bound) => {
+                let attribute = self.name(attribute);
+                let value = self.value(to_attribute(&Value::from(*bound)));
+                let live = self.live();
+                format!("({attribute} < {value} AND {live})")
+            }
             Condition::EqualsOrAbsent(attribute, value) => {
                 let pk = self.name(attr::PK);
                 let (attribute, value) = (self.name(attribute), self.value(to_attribute(value)));

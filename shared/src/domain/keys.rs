@@ -21,7 +21,9 @@
 //! | identity | `IDENTITY#<provider>#<subject>` | `IDENTITY` | (oauth group) user id; a copy under the user for listing |
 //! | passkey | `USER#<id>` | `PASSKEY#<id>` | (passkeys group) GSI1 on the credential id |
 //! | API key | `APIKEY#<sha256>` | `APIKEY` | (api-keys group) listed through GSI1 under the user |
-//! | MFA | `USER#<id>` | `MFA` | (mfa group) TOTP secret encrypted, last used step |
+//! | MFA | `USER#<id>` | `MFA` | TOTP secret encrypted with the Cipher, `status` (`pending`/`enabled`), `last_step`, `setup_id`; `ttl` while pending |
+//! | recovery code | `USER#<id>` | `RECOVERY#<sha256 hex>` | one unspent code of the current set; consumed by a conditional delete |
+//! | pending second factor | `MFAPENDING#<jti>` | `MFAPENDING` | the `mfa_token` with that `jti` is unspent; `ttl` at its expiry |
 //! | provider, connection, provider key | `PROVIDER#<id>` / `USER#<id>` | `META` / `CONNECTION#<p>` / `PROVIDERKEY#<p>` | (integrations group) secrets encrypted |
 //! | inbox | `INBOX#<id>` | `META` | (inboxes group) credentials encrypted; GSI1 by human user id |
 //! | challenge | `CHALLENGE#<id>` | `CHALLENGE` | (passkeys, oauth) ceremony state, `ttl` 5 min, consumed once |
@@ -116,6 +118,21 @@ pub fn invite(workspace_id: &str, invite_id: &str) -> Key {
         workspace_partition(workspace_id),
         format!("{INVITE_PREFIX}{invite_id}"),
     )
+}
+
+pub const RECOVERY_PREFIX: &str = "RECOVERY#";
+
+/// One unspent recovery code of a user, by the SHA-256 (hex) of its normalized form.
+pub fn recovery_code(user_id: &str, code_hash: &str) -> Key {
+    Key::new(
+        user_partition(user_id),
+        format!("{RECOVERY_PREFIX}{code_hash}"),
+    )
+}
+
+/// An unspent `mfa_token`, by its `jti`: deleting it (on condition that it exists) spends it.
+pub fn mfa_pending(jti: &str) -> Key {
+    Key::new(format!("MFAPENDING#{jti}"), "MFAPENDING")
 }
 
 /// A fixed-window counter. `bucket` must not contain `#` beyond the builder's own.
@@ -229,6 +246,11 @@ mod tests {
         );
         assert_eq!(inbox("i1"), Key::new("INBOX#i1", "META"));
         assert_eq!(challenge("c1"), Key::new("CHALLENGE#c1", "CHALLENGE"));
+        assert_eq!(
+            recovery_code("u1", "ab"),
+            Key::new("USER#u1", "RECOVERY#ab")
+        );
+        assert_eq!(mfa_pending("j1"), Key::new("MFAPENDING#j1", "MFAPENDING"));
     }
 
     #[test]

@@ -7,10 +7,12 @@
 //! - `passwords`: the password policy and a `Password` that never prints.
 //! - `users`, `workspaces`, `sessions`: the stored records and their item forms.
 //! - `one_time_token`: emailed tokens and codes (made, hashed, keyed).
+//! - `mfa`: the TOTP second factor and recovery codes (records, parameters, code forms).
 
 pub mod emails;
 pub mod ids;
 pub mod keys;
+pub mod mfa;
 pub mod one_time_token;
 pub mod passwords;
 pub mod sessions;

@@ -105,6 +105,12 @@ impl UserUpdate {
         self
     }
 
+    /// The second factor is on or off (the MFA step of every sign-in reads this flag).
+    pub fn mfa_enabled(mut self, enabled: bool) -> Self {
+        self.set.insert("mfa_enabled".into(), enabled.into());
+        self
+    }
+
     /// The write of this change to `user` as read: the key, the attributes to set (stamped with
     /// `updated_at` and the next `version`) and the condition that the version read is current.
     pub fn for_user(mut self, user: &User, now: i64) -> (Key, Item, Condition) {

@@ -11,7 +11,6 @@ use axum::http::request::Parts;
 use axum::http::{HeaderMap, Method, header};
 
 use crate::http::{cookies, csrf};
-use crate::services::accounts::MFA_PENDING_SCOPE;
 use crate::services::sessions;
 use crate::services::tokens::{self, AccessClaims};
 use crate::{AppState, Error, Result};
@@ -96,12 +95,9 @@ pub async fn authenticate_jwt(
     token: &str,
     source: CredentialSource,
 ) -> Result<Caller> {
+    // An `mfa_token` (`typ: mfa+jwt`, its own audience) fails here: only the two MFA verify
+    // endpoints read it, through `tokens::verify_mfa_token`.
     let claims = tokens::verify(state, token).await?;
-    if claims.scope == MFA_PENDING_SCOPE {
-        return Err(Error::invalid_token(
-            "This token only completes a second factor at /auth/mfa/verify",
-        ));
-    }
     if sessions::find(state, &claims.sub, &claims.sid)
         .await?
         .is_none()

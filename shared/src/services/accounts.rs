@@ -1,6 +1,7 @@
 //! Account use cases: sign-up (user, email claim, personal workspace and first session in one
 //! transaction), sign-in with a password (at most three table round trips), the caller's profile
-//! and workspaces, password change, and the check-email lookup.
+//! and workspaces, password change, and the check-email lookup. Every sign-in ends in the MFA
+//! step, `mfa::finish_sign_in`.
 
 use futures::future::join_all;
 use serde::Serialize;
@@ -18,7 +19,7 @@ use crate::services::rate_limit::{
     self, SIGN_IN_FAILURES_PER_ACCOUNT, SIGN_IN_FAILURES_PER_ADDRESS,
 };
 use crate::services::sessions::{self, AuthResponse};
-use crate::services::{passwords, tokens, users};
+use crate::services::{mfa, passwords, users};
 use crate::{AppState, Error, Result};
 
 /// The methods a password sign-in used.
@@ -126,57 +127,11 @@ fn email_taken() -> Error {
     )
 }
 
-/// The `mfa_required` answer of a first factor when the user has MFA enabled (API.md).
-/// (Schema `MfaRequired`: no access or refresh token; `mfa_token`, a short-lived JWT with
-/// `scope: mfa_pending`, is usable only on `/auth/mfa/*verify`.)
-#[derive(Clone, Serialize, utoipa::ToSchema)]
-#[schema(as = MfaRequired)]
-pub struct MfaChallenge {
-    #[schema(schema_with = crate::http::answers::always_true)]
-    pub success: bool,
-    #[schema(schema_with = crate::http::answers::always_true)]
-    pub mfa_required: bool,
-    pub mfa_token: String,
-    #[schema(value_type = Vec<String>)]
-    pub methods: Vec<&'static str>,
-    /// Unix seconds.
-    pub expires_at: i64,
-}
-
-/// The scope of an `mfa_token`: good only on `/auth/mfa/*verify`; `Caller` refuses it elsewhere.
-pub const MFA_PENDING_SCOPE: &str = "mfa_pending";
-
-/// What a passed first factor leads to.
-pub enum SignInOutcome {
-    Authenticated(AuthResponse),
-    MfaRequired(MfaChallenge),
-}
-
-/// After a first factor (password, magic link, OAuth, ...): either a session, or the MFA step
-/// when the user has a second factor.
-pub async fn first_factor_passed(
-    state: &AppState,
-    user: &User,
-    amr: &[&str],
-    context: &SessionContext,
-) -> Result<SignInOutcome> {
-    if user.mfa_enabled {
-        // The MFA group redeems this token at /auth/mfa/verify. Until MFA can be enabled this
-        // branch is unreachable.
-        let mut subject = crate::domain::sessions::ClaimsSnapshot::of(user, amr, 1).subject("");
-        subject.scope = MFA_PENDING_SCOPE.to_owned();
-        let token = tokens::issue(state, subject).await?;
-        return Ok(SignInOutcome::MfaRequired(MfaChallenge {
-            success: true,
-            mfa_required: true,
-            mfa_token: token.token,
-            methods: vec!["totp", "recovery_code"],
-            expires_at: token.claims.exp,
-        }));
-    }
-    let response = sessions::start(state, user, amr, 1, context).await?;
-    Ok(SignInOutcome::Authenticated(response))
-}
+// The MFA step lives in `services::mfa`; these names stay here for the sign-in paths that
+// reached it through this module.
+pub use crate::services::mfa::{
+    MfaChallenge, SignInOutcome, finish_sign_in as first_factor_passed,
+};
 
 /// Sign in with an email and a password, in at most three table round trips:
 /// 1. the email claim read, and both failure counters counted first (atomic adds), in parallel;
@@ -226,7 +181,7 @@ pub async fn sign_in(
         _ => return Err(Error::invalid_credentials()),
     };
     let (outcome, account_reset, address_refund) = tokio::join!(
-        first_factor_passed(state, &user, PASSWORD_AMR, context),
+        mfa::finish_sign_in(state, &user, PASSWORD_AMR, context),
         rate_limit::reset(state, &account_window),
         rate_limit::refund(state, &address_window),
     );
@@ -277,14 +232,17 @@ pub async fn memberships(state: &AppState, user_id: &str) -> Result<Vec<Membersh
 
 /// Change the caller's password: the current one must match (failures count against the
 /// account's sign-in limit), the new one must pass the policy; every other session is revoked.
+/// With MFA on, the caller's token must come from the second factor (`caller_aal` 2).
 pub async fn change_password(
     state: &AppState,
     user_id: &str,
     current_session: &str,
+    caller_aal: u8,
     current_password: String,
     new_password: String,
 ) -> Result<usize> {
     let user = require_user(state, user_id).await?;
+    mfa::require_second_factor(&user, caller_aal)?;
     let now = state.clock.unix();
     // Counted first, like a sign-in: a stolen access token must not buy unlimited guesses.
     let account_window = SIGN_IN_FAILURES_PER_ACCOUNT.window(&user.email_normalized, now);

@@ -58,7 +58,7 @@ fn environment() -> &'static Environment<'static> {
     ENVIRONMENT.get_or_init(|| {
         let mut env = Environment::new();
         env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
-        let templates: [(&str, &str); 12] = [
+        let templates: [(&str, &str); 14] = [
             (
                 "magic_link.txt.j2",
                 include_str!("../../templates/magic_link.txt.j2"),
@@ -82,6 +82,14 @@ fn environment() -> &'static Environment<'static> {
             (
                 "password_reset.html.j2",
                 include_str!("../../templates/password_reset.html.j2"),
+            ),
+            (
+                "security_notice.txt.j2",
+                include_str!("../../templates/security_notice.txt.j2"),
+            ),
+            (
+                "security_notice.html.j2",
+                include_str!("../../templates/security_notice.html.j2"),
             ),
             (
                 "no_account.txt.j2",
@@ -159,6 +167,71 @@ pub fn render(kind: MailKind, to: &str, values: &MailContext<'_>) -> Result<Emai
         subject: subject.replace(['\r', '\n'], " "),
         text,
         html,
+    })
+}
+
+/// A security notice: something changed on the account that its owner should know about.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Notice {
+    MfaEnabled,
+    MfaDisabled,
+    RecoveryCodeUsed,
+}
+
+impl Notice {
+    fn words(self) -> (&'static str, &'static str) {
+        match self {
+            Self::MfaEnabled => (
+                "Two-factor authentication was turned on",
+                "Signing in to your account now also asks for a code from your authenticator app (or one of your recovery codes).",
+            ),
+            Self::MfaDisabled => (
+                "Two-factor authentication was turned off",
+                "Signing in to your account no longer asks for a code from your authenticator app, and your recovery codes no longer work.",
+            ),
+            Self::RecoveryCodeUsed => (
+                "A recovery code was used to sign in",
+                "One of your recovery codes was used instead of your authenticator app. That code no longer works; make a new set when you run low.",
+            ),
+        }
+    }
+}
+
+/// What a security notice shows besides its words: when and from where.
+#[derive(Clone, Debug)]
+pub struct NoticeContext<'a> {
+    pub product_name: &'a str,
+    /// RFC 3339 UTC.
+    pub when: &'a str,
+    /// The client address and user agent, as we saw them.
+    pub client: &'a str,
+}
+
+/// Render a security notice to `to`.
+pub fn render_notice(
+    notice: Notice,
+    to: &str,
+    values: &NoticeContext<'_>,
+) -> Result<Email, String> {
+    let env = environment();
+    let (headline, detail) = notice.words();
+    let ctx = context! {
+        product_name => values.product_name,
+        headline => headline,
+        detail => detail,
+        when => values.when,
+        client => values.client,
+    };
+    let render = |name: &str| {
+        env.get_template(name)
+            .and_then(|template| template.render(&ctx))
+            .map_err(|error| format!("mail template {name} failed: {error}"))
+    };
+    Ok(Email {
+        to: to.to_owned(),
+        subject: format!("{}: {headline}", values.product_name).replace(['\r', '\n'], " "),
+        text: render("security_notice.txt.j2")?,
+        html: render("security_notice.html.j2")?,
     })
 }
 
@@ -255,5 +328,26 @@ mod tests {
         )
         .unwrap();
         assert!(!email.subject.contains('\n') && !email.subject.contains('\r'));
+    }
+
+    #[test]
+    fn a_security_notice_says_what_happened_when_and_from_where_in_both_parts() {
+        let email = render_notice(
+            Notice::MfaDisabled,
+            "ada@example.com",
+            &NoticeContext {
+                product_name: "Acme",
+                when: "2026-11-25T10:00:00Z",
+                client: "<203.0.113.9>",
+            },
+        )
+        .unwrap();
+        assert_eq!(
+            email.subject,
+            "Acme: Two-factor authentication was turned off"
+        );
+        assert!(email.text.contains("2026-11-25T10:00:00Z"));
+        assert!(email.text.contains("<203.0.113.9>"));
+        assert!(email.html.contains("&lt;203.0.113.9&gt;"), "{}", email.html);
     }
 }

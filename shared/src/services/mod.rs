@@ -3,6 +3,7 @@
 //! - `accounts`: sign-up, password sign-in, profile, password change, check-email.
 //! - `users`: the one users service: reads, typed updates, new passwords, verified addresses.
 //! - `sessions`: starting a session (the AuthResponse), refresh rotation, listing, revocation.
+//! - `mfa`: TOTP enrolment, the MFA step every sign-in ends in, recovery codes.
 //! - `passwords`: argon2id on a bounded set of warm hashing threads, dummy hash for unknown accounts.
 //! - `profiles`: the per-instance cache of a user's profile and workspaces for `/auth/validate`.
 //! - `rate_limit`: fixed-window counters in the table.
@@ -15,6 +16,7 @@ pub mod accounts;
 pub mod code_secret;
 pub mod email_links;
 pub mod mail_templates;
+pub mod mfa;
 pub mod one_time_tokens;
 pub mod passwords;
 pub mod profiles;

@@ -290,18 +290,112 @@ pub async fn issue(state: &AppState, subject: Subject) -> Result<IssuedToken> {
         amr: subject.amr,
         aal: subject.aal,
     };
+    let (token, claims) = sign(key, ACCESS_TOKEN_TYPE, claims).await?;
+    Ok(IssuedToken { token, claims })
+}
+
+/// Sign claims with a key, under a `typ` header.
+async fn sign<C: Serialize + Send + 'static>(
+    key: Arc<SigningKey>,
+    typ: &'static str,
+    claims: C,
+) -> Result<(String, C)> {
     let mut header = Header::new(Algorithm::RS256);
-    header.typ = Some(ACCESS_TOKEN_TYPE.to_owned());
+    header.typ = Some(typ.to_owned());
     header.kid = Some(key.kid.clone());
     // An RSA signature takes a millisecond or two: too long to hold an executor thread that is
     // also verifying thousands of tokens a second.
-    let (token, claims) = tokio::task::spawn_blocking(move || {
+    tokio::task::spawn_blocking(move || {
         jsonwebtoken::encode(&header, &claims, &key.encoding).map(|token| (token, claims))
     })
     .await
     .map_err(|e| Error::internal(format!("the signing task failed: {e}")))?
-    .map_err(|e| Error::internal(format!("signing the access token failed: {e}")))?;
-    Ok(IssuedToken { token, claims })
+    .map_err(|e| Error::internal(format!("signing a {typ} token failed: {e}")))
+}
+
+/// The `typ` header of an `mfa_token`: a first factor passed, the second one still owed.
+pub const MFA_TOKEN_TYPE: &str = "mfa+jwt";
+
+/// How long an `mfa_token` lasts (API.md: 5 minutes).
+pub const MFA_TOKEN_TTL_SECONDS: i64 = 5 * 60;
+
+/// The claims of an `mfa_token`. Its audience is the access tokens' audience with `:mfa` added:
+/// an API Gateway JWT authorizer checks `iss`, `aud` and the signature but not `typ`, so the
+/// distinct audience is what keeps it from passing as an access token anywhere.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct MfaTokenClaims {
+    pub iss: String,
+    pub aud: String,
+    /// The user id.
+    pub sub: String,
+    pub exp: i64,
+    pub iat: i64,
+    pub nbf: i64,
+    /// Names the one-time item that makes the token single-use.
+    pub jti: String,
+    /// The first factor's methods.
+    pub amr: Vec<String>,
+}
+
+/// The audience of `mfa_token`s.
+pub fn mfa_audience(state: &AppState) -> String {
+    format!("{}:mfa", state.config.audience)
+}
+
+/// Sign an `mfa_token` for a user who passed the first factor `amr`.
+pub async fn issue_mfa_token(
+    state: &AppState,
+    user_id: &str,
+    amr: &[&str],
+) -> Result<(String, MfaTokenClaims)> {
+    let key = current_signing_key(state).await?;
+    let now = state.clock.unix();
+    let claims = MfaTokenClaims {
+        iss: state.config.issuer.clone(),
+        aud: mfa_audience(state),
+        sub: user_id.to_owned(),
+        exp: now.saturating_add(MFA_TOKEN_TTL_SECONDS),
+        iat: now,
+        nbf: now,
+        jti: uuid::Uuid::new_v4().to_string(),
+        amr: amr.iter().map(|m| (*m).to_owned()).collect(),
+    };
+    sign(key, MFA_TOKEN_TYPE, claims).await
+}
+
+/// Verify an `mfa_token`: signature, `typ: mfa+jwt`, `iss`, its own `aud`, `exp`, `nbf`. Whether
+/// it is still unspent is the MFA service's to check. Any failure is `401 invalid_token`.
+pub async fn verify_mfa_token(state: &AppState, token: &str) -> Result<MfaTokenClaims> {
+    let bytes = verified_claims(state, token, |typ| typ.eq_ignore_ascii_case(MFA_TOKEN_TYPE))
+        .await
+        .map_err(|error| match error.status().is_server_error() {
+            true => error,
+            false => Error::invalid_token("The mfa_token is not valid"),
+        })?;
+    let claims: MfaTokenClaims = serde_json::from_slice(&bytes)
+        .map_err(|_| Error::invalid_token("The mfa_token is malformed"))?;
+    check_registered(
+        state,
+        &claims.iss,
+        &claims.aud,
+        &mfa_audience(state),
+        claims.exp,
+        claims.nbf,
+    )
+    .map_err(|_| Error::invalid_token("The mfa_token has expired or is not valid here"))?;
+    Ok(claims)
+}
+
+/// The `typ` a JWT's header names, without verifying anything (to route a Bearer credential to
+/// the right check). `None` when it is not a readable JWT.
+pub fn peek_type(token: &str) -> Option<String> {
+    let header_part = token.split('.').next()?;
+    let mut header_bytes = [0u8; MAX_HEADER_BYTES];
+    let len = URL_SAFE_NO_PAD
+        .decode_slice(header_part, &mut header_bytes)
+        .ok()?;
+    let header: TokenHeader<'_> = serde_json::from_slice(&header_bytes[..len]).ok()?;
+    header.typ.map(str::to_owned)
 }
 
 /// The parts of the JOSE header we read; borrowed from the decoded bytes. Any other member
@@ -323,6 +417,20 @@ struct TokenHeader<'a> {
 /// jsonwebtoken's. A storage failure while looking up an unknown `kid` answers 503, not 401: the
 /// token may well be good.
 pub async fn verify(state: &AppState, token: &str) -> Result<AccessClaims> {
+    let claims_bytes = verified_claims(state, token, is_access_token_type).await?;
+    let claims: AccessClaims = serde_json::from_slice(&claims_bytes)
+        .map_err(|_| Error::invalid_token("The access token is malformed"))?;
+    check_claims(state, &claims)?;
+    Ok(claims)
+}
+
+/// Check a JWT's header (RS256, a `typ` that `accepts`, no `crit`, a known `kid`) and signature;
+/// answers the decoded claims, not yet checked.
+async fn verified_claims(
+    state: &AppState,
+    token: &str,
+    accepts: fn(&str) -> bool,
+) -> Result<Vec<u8>> {
     let malformed = || Error::invalid_token("The access token is malformed");
     if token.len() > MAX_TOKEN_BYTES {
         return Err(malformed());
@@ -345,7 +453,7 @@ pub async fn verify(state: &AppState, token: &str) -> Result<AccessClaims> {
             "The access token must be signed with RS256",
         ));
     }
-    if !header.typ.is_some_and(is_access_token_type) {
+    if !header.typ.is_some_and(accepts) {
         return Err(Error::invalid_token("The token is not an access token"));
     }
     if header.crit.is_some() {
@@ -378,12 +486,7 @@ pub async fn verify(state: &AppState, token: &str) -> Result<AccessClaims> {
         ));
     }
 
-    let claims_bytes = URL_SAFE_NO_PAD
-        .decode(claims_part)
-        .map_err(|_| malformed())?;
-    let claims: AccessClaims = serde_json::from_slice(&claims_bytes).map_err(|_| malformed())?;
-    check_claims(state, &claims)?;
-    Ok(claims)
+    URL_SAFE_NO_PAD.decode(claims_part).map_err(|_| malformed())
 }
 
 /// RFC 9068: `at+jwt`, or the full media type; media types compare case-insensitively.
@@ -392,21 +495,40 @@ fn is_access_token_type(typ: &str) -> bool {
 }
 
 fn check_claims(state: &AppState, claims: &AccessClaims) -> Result<()> {
-    if claims.iss != state.config.issuer {
+    check_registered(
+        state,
+        &claims.iss,
+        &claims.aud,
+        &state.config.audience,
+        claims.exp,
+        claims.nbf,
+    )
+}
+
+/// The registered claims every token of ours carries: issuer, audience, expiry, not-before.
+fn check_registered(
+    state: &AppState,
+    iss: &str,
+    aud: &str,
+    audience: &str,
+    exp: i64,
+    nbf: i64,
+) -> Result<()> {
+    if iss != state.config.issuer {
         return Err(Error::invalid_token(
             "The access token was issued by another issuer",
         ));
     }
-    if claims.aud != state.config.audience {
+    if aud != audience {
         return Err(Error::invalid_token(
             "The access token is meant for another audience",
         ));
     }
     let now = state.clock.unix();
-    if now >= claims.exp.saturating_add(CLOCK_SKEW_LEEWAY_SECONDS) {
+    if now >= exp.saturating_add(CLOCK_SKEW_LEEWAY_SECONDS) {
         return Err(Error::invalid_token("The access token has expired"));
     }
-    if claims.nbf > now.saturating_add(CLOCK_SKEW_LEEWAY_SECONDS) {
+    if nbf > now.saturating_add(CLOCK_SKEW_LEEWAY_SECONDS) {
         return Err(Error::invalid_token("The access token is not valid yet"));
     }
     Ok(())

@@ -6,6 +6,7 @@ use latchkey::domain::sessions::auth_type;
 use latchkey::domain::timestamp;
 use latchkey::http::{Caller, Json, MaybeCaller};
 use latchkey::services::accounts::{self, Membership};
+use latchkey::services::workspaces;
 use latchkey::{AppState, Result};
 use serde_json::{Value, json};
 
@@ -19,13 +20,19 @@ fn workspace_json(membership: &Membership) -> Value {
     })
 }
 
-/// `GET /auth/validate`: the token is valid and its session live; the user and their workspaces.
+/// `GET /auth/validate`: the token is valid, its session live and its holder still a member of
+/// its workspace (`org`); the user and their workspaces.
 pub async fn validate(State(state): State<AppState>, caller: Caller) -> Result<Json<Value>> {
     let (user, memberships) = tokio::join!(
         accounts::require_user(&state, caller.user_id()),
         accounts::memberships(&state, caller.user_id()),
     );
     let (user, memberships) = (user?, memberships?);
+    if let Some(org) = &caller.claims.org
+        && !memberships.iter().any(|m| &m.workspace.id == org)
+    {
+        return Err(workspaces::removed_from_token_workspace());
+    }
     Ok(Json(json!({
         "status": "valid",
         "user": {

@@ -14,6 +14,8 @@ pub enum MailKind {
     MagicLink,
     VerifyEmail,
     PasswordReset,
+    /// An invitation to a workspace (`MailContext::invite` must be set).
+    Invite,
 }
 
 impl MailKind {
@@ -22,6 +24,7 @@ impl MailKind {
             Self::MagicLink => "magic_link",
             Self::VerifyEmail => "verify_email",
             Self::PasswordReset => "password_reset",
+            Self::Invite => "invite",
         }
     }
 
@@ -30,6 +33,7 @@ impl MailKind {
             Self::MagicLink => "subject_magic_link",
             Self::VerifyEmail => "subject_verify_email",
             Self::PasswordReset => "subject_password_reset",
+            Self::Invite => "subject_invite",
         }
     }
 }
@@ -46,6 +50,17 @@ pub struct MailContext<'a> {
     pub code: Option<&'a str>,
     /// The lifetime in words ("15 minutes").
     pub expires_in: &'a str,
+    /// Who invited, to which workspace, as what (invites only).
+    pub invite: Option<InviteDetails<'a>>,
+}
+
+/// What an invite email says beyond the link.
+#[derive(Clone, Debug)]
+pub struct InviteDetails<'a> {
+    /// The inviter's name, or their address when they have none.
+    pub inviter: &'a str,
+    pub workspace: &'a str,
+    pub role: &'a str,
 }
 
 fn environment() -> &'static Environment<'static> {
@@ -53,7 +68,7 @@ fn environment() -> &'static Environment<'static> {
     ENVIRONMENT.get_or_init(|| {
         let mut env = Environment::new();
         env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
-        let templates: [(&str, &str); 9] = [
+        let templates: [(&str, &str); 12] = [
             (
                 "magic_link.txt.j2",
                 include_str!("../../templates/magic_link.txt.j2"),
@@ -77,6 +92,18 @@ fn environment() -> &'static Environment<'static> {
             (
                 "password_reset.html.j2",
                 include_str!("../../templates/password_reset.html.j2"),
+            ),
+            (
+                "invite.txt.j2",
+                include_str!("../../templates/invite.txt.j2"),
+            ),
+            (
+                "invite.html.j2",
+                include_str!("../../templates/invite.html.j2"),
+            ),
+            (
+                "subject_invite",
+                "{{ inviter }} invited you to {{ workspace }} on {{ product_name }}",
             ),
             ("subject_magic_link", "Sign in to {{ product_name }}"),
             (
@@ -117,6 +144,7 @@ fn link_value(link: &str) -> minijinja::Value {
 /// Render one email of a kind to `to`.
 pub fn render(kind: MailKind, to: &str, values: &MailContext<'_>) -> Result<Email, String> {
     let env = environment();
+    let invite = values.invite.as_ref();
     let context_with = |link: minijinja::Value| {
         context! {
             product_name => values.product_name,
@@ -124,6 +152,9 @@ pub fn render(kind: MailKind, to: &str, values: &MailContext<'_>) -> Result<Emai
             link => link,
             code => values.code.unwrap_or(""),
             expires_in => values.expires_in,
+            inviter => invite.map_or("", |i| i.inviter),
+            workspace => invite.map_or("", |i| i.workspace),
+            role => invite.map_or("", |i| i.role),
         }
     };
     let plain = context_with(minijinja::Value::from(values.link));
@@ -156,7 +187,37 @@ mod tests {
             link,
             code: Some("042137"),
             expires_in: "15 minutes",
+            invite: None,
         }
+    }
+
+    #[test]
+    fn an_invite_email_says_who_invited_to_which_workspace_as_what_and_until_when() {
+        let link = "https://auth.example.com/auth/invites/accept?token=abc";
+        let mut context = values("Acme", link);
+        context.expires_in = "7 days";
+        context.invite = Some(InviteDetails {
+            inviter: "Grace <Hopper>",
+            workspace: "Compilers",
+            role: "admin",
+        });
+        let email = render(MailKind::Invite, "ada@example.com", &context).unwrap();
+        assert_eq!(
+            email.subject,
+            "Grace <Hopper> invited you to Compilers on Acme"
+        );
+        for part in [&email.text, &email.html] {
+            assert!(part.contains(link), "{part}");
+            assert!(part.contains("Compilers"), "{part}");
+            assert!(part.contains("admin"), "{part}");
+            assert!(part.contains("7 days"), "{part}");
+        }
+        assert!(email.text.contains("Grace <Hopper>"));
+        assert!(
+            email.html.contains("Grace &lt;Hopper&gt;"),
+            "{}",
+            email.html
+        );
     }
 
     #[test]
@@ -204,6 +265,7 @@ mod tests {
             MailKind::MagicLink,
             MailKind::VerifyEmail,
             MailKind::PasswordReset,
+            MailKind::Invite,
         ] {
             let email =
                 render(kind, "ada@example.com", &values("Acme", "https://x.test/l")).unwrap();

@@ -8,6 +8,7 @@
 //! - `tokens`: access tokens and signing keys.
 //! - `one_time_tokens`, `email_links`, `mail_templates`: emailed links and codes (magic link,
 //!   email verification, password reset) and the mail they go out in.
+//! - `workspaces`: workspaces, members and roles, invites, switching, waitlists.
 
 pub mod accounts;
 pub mod email_links;
@@ -18,3 +19,4 @@ pub mod rate_limit;
 pub mod sessions;
 pub mod tokens;
 pub mod users;
+pub mod workspaces;

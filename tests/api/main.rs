@@ -15,3 +15,5 @@ mod openapi;
 mod routes;
 mod storage;
 mod tokens;
+mod workspaces;
+mod workspaces_budget;

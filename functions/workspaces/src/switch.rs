@@ -6,8 +6,6 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use latchkey::http::{Caller, Client, Json, cookies};
 use latchkey::services::accounts::SignInOutcome;
-use latchkey::services::email_links;
-use latchkey::services::rate_limit;
 use latchkey::services::workspaces;
 use latchkey::{AppState, Error, Result};
 use serde::Deserialize;
@@ -53,8 +51,6 @@ async fn accepted(
     token: &str,
     client: &latchkey::domain::sessions::SessionContext,
 ) -> Result<Response> {
-    // Invite links are emailed tokens like any other: the same per-address limit on tries.
-    rate_limit::hit(state, email_links::REDEMPTIONS_PER_CLIENT, &client.ip).await?;
     match workspaces::accept_invite(state, token, client).await? {
         SignInOutcome::Authenticated(response) => Ok(cookies::auth_response(
             &state.config,

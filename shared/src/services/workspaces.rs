@@ -3,9 +3,10 @@
 //! behind "removal takes effect at once", and per-workspace waitlists.
 //!
 //! Round trips (counted in `tests/api/workspaces_budget.rs`): accepting an invite takes at most 4
-//! (the invite token; the invitee's email claim; their user; one transaction that spends the
-//! invite, adds the membership and opens the session), switching takes 2 (membership, session
-//! and user read in parallel; one transaction that rotates the refresh token onto the new claims).
+//! (the invite token with the per-address try counter; the invitee's email claim; their user;
+//! one transaction that spends the invite, adds the membership and opens the session), switching
+//! 2 beyond the caller's session check (membership, session and user read in parallel; one
+//! transaction that rotates the refresh token onto the new claims).
 
 use futures::future::join_all;
 
@@ -28,6 +29,7 @@ use crate::services::accounts::{self, SignInOutcome};
 use crate::services::mail_templates::{self, InviteDetails, MailContext, MailKind};
 use crate::services::sessions::{self, AuthResponse};
 use crate::services::tokens::AccessClaims;
+use crate::services::email_links::REDEMPTIONS_PER_CLIENT;
 use crate::services::{rate_limit, users};
 use crate::{AppState, Error, Result};
 
@@ -481,10 +483,18 @@ pub async fn accept_invite(
 ) -> Result<SignInOutcome> {
     let secret = secret.trim();
     if !looks_like_token(secret) {
+        rate_limit::hit(state, REDEMPTIONS_PER_CLIENT, &context.ip).await?;
         return Err(WorkspaceError::InvalidInvite.into());
     }
     let token_key = keys::invite_token(&hash_token(secret));
-    let invite = match state.table.get(&token_key).await? {
+    // Invite links are emailed tokens like any other: the same per-address limit on tries,
+    // counted in parallel with the lookup (the round-trip budget).
+    let (limited, found) = tokio::join!(
+        rate_limit::hit(state, REDEMPTIONS_PER_CLIENT, &context.ip),
+        state.table.get(&token_key),
+    );
+    limited?;
+    let invite = match found? {
         Some(item) => Invite::from_item(item)?,
         None => return Err(WorkspaceError::InvalidInvite.into()),
     };

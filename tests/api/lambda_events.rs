@@ -252,6 +252,56 @@ const EXPECTATIONS: &[Expectation] = &[
         status: 400,
         body: |response| response.assert_error(400, "invalid_token"),
     },
+    // workspaces
+    Expectation {
+        file: "workspaces/list-workspaces.json",
+        after: &[],
+        route: ("GET", "/workspaces"),
+        status: 401,
+        body: error_shape,
+    },
+    Expectation {
+        file: "workspaces/create-workspace.json",
+        after: &[],
+        route: ("POST", "/workspaces"),
+        status: 401,
+        body: error_shape,
+    },
+    Expectation {
+        file: "workspaces/members.json",
+        after: &[],
+        route: ("GET", "/workspaces/{id}/members"),
+        status: 401,
+        body: error_shape,
+    },
+    Expectation {
+        file: "workspaces/switch-workspace.json",
+        after: &[],
+        route: ("POST", "/auth/switch-workspace"),
+        status: 401,
+        body: error_shape,
+    },
+    Expectation {
+        file: "workspaces/waitlist.json",
+        after: &[],
+        route: ("GET", "/auth/waitlist"),
+        status: 401,
+        body: error_shape,
+    },
+    Expectation {
+        file: "workspaces/accept-invite.json",
+        after: &[],
+        route: ("POST", "/auth/invites/accept"),
+        status: 400,
+        body: |response| response.assert_error(400, "invalid_token"),
+    },
+    Expectation {
+        file: "workspaces/accept-invite-link.json",
+        after: &[],
+        route: ("GET", "/auth/invites/accept"),
+        status: 400,
+        body: |response| response.assert_error(400, "invalid_token"),
+    },
 ];
 
 fn success(response: &TestResponse) {

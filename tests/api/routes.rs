@@ -48,6 +48,12 @@ pub const GROUPS: &[Group] = &[
         routes: latchkey_email_links::ROUTES,
         router: latchkey_email_links::router,
     },
+    Group {
+        name: "workspaces",
+        function: "WorkspacesFunction",
+        routes: latchkey_workspaces::ROUTES,
+        router: latchkey_workspaces::router,
+    },
 ];
 
 /// Crates under `functions/` that are not a Lambda function behind the HTTP API.

@@ -26,10 +26,10 @@ use crate::domain::workspaces::{
 use crate::error::ErrorCode;
 use crate::ports::{Condition, StoreError, Write};
 use crate::services::accounts::{self, SignInOutcome};
+use crate::services::email_links::REDEMPTIONS_PER_CLIENT;
 use crate::services::mail_templates::{self, InviteDetails, MailContext, MailKind};
 use crate::services::sessions::{self, AuthResponse};
 use crate::services::tokens::AccessClaims;
-use crate::services::email_links::REDEMPTIONS_PER_CLIENT;
 use crate::services::{rate_limit, users};
 use crate::{AppState, Error, Result};
 

@@ -6,11 +6,13 @@
 //! - `passwords`: argon2id off the executor, dummy hash for unknown accounts.
 //! - `rate_limit`: fixed-window counters in the table.
 //! - `tokens`: access tokens and signing keys.
+//! - `code_secret`: the server secret that keys the stored hash of 6-digit codes.
 //! - `one_time_tokens`, `email_links`, `mail_templates`: emailed links and codes (magic link,
 //!   email verification, password reset) and the mail they go out in.
 //! - `workspaces`: workspaces, members and roles, invites, switching, waitlists.
 
 pub mod accounts;
+pub mod code_secret;
 pub mod email_links;
 pub mod mail_templates;
 pub mod one_time_tokens;

@@ -112,8 +112,7 @@ async fn invite_mail(app: &TestApp, email: &str) -> SentMail {
     app.sent_mail()
         .await
         .into_iter()
-        .filter(|mail| mail.to.iter().any(|to| to.eq_ignore_ascii_case(email)))
-        .next_back()
+        .rfind(|mail| mail.to.iter().any(|to| to.eq_ignore_ascii_case(email)))
         .unwrap_or_else(|| panic!("no mail was sent to {email}"))
 }
 

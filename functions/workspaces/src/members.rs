@@ -50,7 +50,10 @@ pub async fn create(
     Json(body): Json<CreateBody>,
 ) -> Result<(StatusCode, Json<WorkspaceBody>)> {
     let name = workspace_name(&body.name).ok_or_else(|| {
-        Error::invalid_field("name", "must be 1 to 100 characters, no control characters")
+        Error::invalid_field(
+            "name",
+            "must be 1 to 100 characters, no control or text-direction characters",
+        )
     })?;
     let membership = workspaces::create(&state, caller.user_id(), name).await?;
     Ok((StatusCode::CREATED, Json(membership.into())))

@@ -234,11 +234,14 @@ pub fn valid_feature(feature: &str) -> bool {
 pub const MAX_WORKSPACE_NAME_CHARS: usize = 100;
 
 /// A workspace name from a client: trimmed, not empty, at most `MAX_WORKSPACE_NAME_CHARS`
-/// characters, no control characters.
+/// characters, no control or text-direction characters (it is shown in invite mails, where a
+/// bidi override would make it read backwards), as for display names.
 pub fn workspace_name(raw: &str) -> Option<String> {
     let name = raw.trim();
     let fits = !name.is_empty() && name.chars().count() <= MAX_WORKSPACE_NAME_CHARS;
-    (fits && !name.chars().any(char::is_control)).then(|| name.to_owned())
+    let refused =
+        |c: char| c.is_control() || matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}');
+    (fits && !name.chars().any(refused)).then(|| name.to_owned())
 }
 
 /// The name of a new user's personal workspace.
@@ -350,6 +353,7 @@ mod tests {
         assert_eq!(workspace_name("  Acme ").as_deref(), Some("Acme"));
         assert_eq!(workspace_name("   "), None);
         assert_eq!(workspace_name("a\nb"), None);
+        assert_eq!(workspace_name("evil\u{202E}gpj.exe"), None);
         assert_eq!(workspace_name(&"x".repeat(101)), None);
     }
 }

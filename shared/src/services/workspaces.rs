@@ -574,7 +574,8 @@ fn new_account(
 ) -> (User, Vec<Write>) {
     let user_id = UserId::generate(state.random.as_ref()).to_string();
     let personal_id = WorkspaceId::generate(state.random.as_ref()).to_string();
-    let name = display_name(None, email);
+    // Without a given name the email's local part is taken, which cannot be refused.
+    let name = display_name(None, email).unwrap_or_default();
     let user = User {
         id: user_id.clone(),
         email: email.as_str().to_owned(),

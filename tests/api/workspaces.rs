@@ -6,28 +6,9 @@ use std::time::Duration;
 
 use base64::Engine;
 use http::Method;
+use latchkey_tests::on_both_backends;
 use latchkey_tests::{Backend, SentMail, SignedIn, TestApp, TestResponse};
 use serde_json::{Value, json};
-
-/// Runs the scenario `$name(backend)` once per backend, as `$name::on_the_embedded_store` and
-/// `$name::on_dynamodb`.
-macro_rules! on_both_backends {
-    ($($name:ident),* $(,)?) => {$(
-        mod $name {
-            use latchkey_tests::Backend;
-
-            #[tokio::test]
-            async fn on_the_embedded_store() {
-                super::$name(Backend::Embedded).await;
-            }
-
-            #[tokio::test]
-            async fn on_dynamodb() {
-                super::$name(Backend::Aws).await;
-            }
-        }
-    )*};
-}
 
 on_both_backends!(
     sign_up_makes_a_personal_workspace_its_user_owns,

@@ -15,65 +15,31 @@
 //!   and at the waitlist routes (which act in the token's workspace).
 
 mod bodies;
+mod docs;
 mod invites;
 mod members;
 mod switch;
 mod waitlist;
 
 use axum::Router;
-use axum::routing::{delete, get, post};
 use latchkey::AppState;
+use latchkey::http::Routes;
+use utoipa_axum::routes;
 
-/// Every (method, path) this group serves, in axum's path syntax. `template.yaml` and the route
-/// tests are checked against this list, so the three cannot drift apart.
-pub const ROUTES: &[(&str, &str)] = &[
-    ("GET", "/workspaces"),
-    ("POST", "/workspaces"),
-    ("GET", "/workspaces/{id}/members"),
-    ("PATCH", "/workspaces/{id}/members/{user_id}"),
-    ("DELETE", "/workspaces/{id}/members/{user_id}"),
-    ("GET", "/workspaces/{id}/invites"),
-    ("POST", "/workspaces/{id}/invites"),
-    ("DELETE", "/workspaces/{id}/invites/{invite_id}"),
-    ("GET", "/auth/invites/accept"),
-    ("POST", "/auth/invites/accept"),
-    ("POST", "/auth/switch-workspace"),
-    ("GET", "/auth/waitlist"),
-    ("GET", "/auth/waitlist/{feature}"),
-    ("PUT", "/auth/waitlist/{feature}"),
-    ("DELETE", "/auth/waitlist/{feature}"),
-];
+/// Every route this group serves, each declared once (see `latchkey::http::routes`).
+pub fn routes() -> Routes {
+    Routes::new()
+        .declare(routes!(members::list_workspaces, members::create))
+        .declare(routes!(members::members))
+        .declare(routes!(members::change_role, members::remove))
+        .declare(routes!(invites::list, invites::invite))
+        .declare(routes!(invites::revoke))
+        .declare(routes!(switch::accept_from_link, switch::accept))
+        .declare(routes!(switch::switch_workspace))
+        .declare(routes!(waitlist::list))
+        .declare(routes!(waitlist::check, waitlist::join, waitlist::leave))
+}
 
 pub fn router(state: AppState) -> Router {
-    Router::new()
-        .route(
-            "/workspaces",
-            get(members::list_workspaces).post(members::create),
-        )
-        .route("/workspaces/{id}/members", get(members::members))
-        .route(
-            "/workspaces/{id}/members/{user_id}",
-            axum::routing::patch(members::change_role).delete(members::remove),
-        )
-        .route(
-            "/workspaces/{id}/invites",
-            get(invites::list).post(invites::invite),
-        )
-        .route(
-            "/workspaces/{id}/invites/{invite_id}",
-            delete(invites::revoke),
-        )
-        .route(
-            "/auth/invites/accept",
-            get(switch::accept_from_link).post(switch::accept),
-        )
-        .route("/auth/switch-workspace", post(switch::switch_workspace))
-        .route("/auth/waitlist", get(waitlist::list))
-        .route(
-            "/auth/waitlist/{feature}",
-            get(waitlist::check)
-                .put(waitlist::join)
-                .delete(waitlist::leave),
-        )
-        .with_state(state)
+    routes().router(state)
 }

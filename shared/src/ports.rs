@@ -71,6 +71,9 @@ pub enum Condition {
     Exists,
     /// A live item exists and its attribute equals the value.
     Equals(String, Value),
+    /// A live item exists and its attribute equals the value or is absent (for an attribute
+    /// added after items were first written, whose absence means its default).
+    EqualsOrAbsent(String, Value),
 }
 
 impl Condition {
@@ -87,7 +90,10 @@ impl Condition {
             (Self::Equals(name, value), Some(item)) => {
                 item.get(name).is_some_and(|v| json_equal(v, value))
             }
-            (Self::Equals(..), None) => false,
+            (Self::EqualsOrAbsent(name, value), Some(item)) => {
+                item.get(name).is_none_or(|v| json_equal(v, value))
+            }
+            (Self::Equals(..) | Self::EqualsOrAbsent(..), None) => false,
         }
     }
 }
@@ -131,6 +137,30 @@ impl Write {
             Self::Update { key, .. } | Self::Delete { key, .. } | Self::Check { key, .. } => {
                 Some(key.clone())
             }
+        }
+    }
+
+    /// The same write under `condition` instead of its own (a transaction names an item once,
+    /// so a second condition on an item it writes must ride on that write).
+    pub fn on_condition(self, condition: Condition) -> Self {
+        match self {
+            Self::Put { item, .. } => Self::Put {
+                item,
+                condition: Some(condition),
+            },
+            Self::Update {
+                key, set, remove, ..
+            } => Self::Update {
+                key,
+                set,
+                remove,
+                condition: Some(condition),
+            },
+            Self::Delete { key, .. } => Self::Delete {
+                key,
+                condition: Some(condition),
+            },
+            Self::Check { key, .. } => Self::Check { key, condition },
         }
     }
 }

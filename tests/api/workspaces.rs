@@ -19,6 +19,7 @@ on_both_backends!(
     the_last_owner_can_neither_leave_nor_be_demoted,
     a_removed_member_loses_the_workspace_at_once,
     switching_keeps_the_session_and_later_refreshes_keep_the_workspace,
+    a_refresh_racing_a_switch_gets_its_successor_and_a_password_change_ends_the_switched_session,
     switching_to_a_workspace_the_caller_is_not_in_answers_403,
     another_workspaces_ids_answer_404,
     a_reused_replaced_revoked_or_expired_invite_is_refused,
@@ -553,6 +554,46 @@ async fn switching_keeps_the_session_and_later_refreshes_keep_the_workspace(back
     let back = switch(&app, fresh.access_token(), &personal).await;
     assert_eq!(back.status, 200, "{}", back.text);
     assert_eq!(org_of(&back), personal);
+}
+
+/// A switch retires the refresh token as a refresh does: another tab refreshing with the token
+/// from before the switch, within the grace, gets the same successor (whose later refreshes
+/// are in the switched workspace), not a revoked session. A password change made elsewhere ends
+/// the switched session like any other.
+async fn a_refresh_racing_a_switch_gets_its_successor_and_a_password_change_ends_the_switched_session(
+    backend: Backend,
+) {
+    let app = TestApp::spawn(backend).await;
+    let user = app.signed_up().await;
+    let team = new_workspace(&app, user.access_token(), "Team").await;
+
+    let switched = switch(&app, user.access_token(), &team).await;
+    assert_eq!(switched.status, 200, "{}", switched.text);
+    let successor = switched.json["refresh_token"].as_str().unwrap().to_owned();
+
+    let raced = app.refresh(user.refresh_token()).await;
+    assert_eq!(raced.status, 200, "{}", raced.text);
+    assert_eq!(raced.json["refresh_token"], successor.as_str());
+
+    let elsewhere = app.signed_in(&user.user).await;
+    let changed = call(
+        &app,
+        Method::POST,
+        "/auth/password",
+        elsewhere.access_token(),
+        Some(json!({
+            "current_password": user.user.password,
+            "new_password": "Quartz-lantern-88-meadow",
+        })),
+    )
+    .await;
+    assert_eq!(changed.status, 200, "{}", changed.text);
+    switch(&app, &access(&switched), &team)
+        .await
+        .assert_error(401, "invalid_token");
+    app.refresh(&successor)
+        .await
+        .assert_error(401, "invalid_token");
 }
 
 async fn switching_to_a_workspace_the_caller_is_not_in_answers_403(backend: Backend) {

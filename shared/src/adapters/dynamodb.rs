@@ -768,6 +768,14 @@ impl Expression {
                 let live = self.live();
                 format!("({attribute} = {value} AND {live})")
             }
+            Condition::EqualsOrAbsent(attribute, value) => {
+                let pk = self.name(attr::PK);
+                let (attribute, value) = (self.name(attribute), self.value(to_attribute(value)));
+                let live = self.live();
+                format!(
+                    "(attribute_exists({pk}) AND (attribute_not_exists({attribute}) OR {attribute} = {value}) AND {live})"
+                )
+            }
         }
     }
 

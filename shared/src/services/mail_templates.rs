@@ -16,6 +16,9 @@ pub enum MailKind {
     PasswordReset,
     /// An invitation to a workspace (`MailContext::invite` must be set).
     Invite,
+    /// A magic link or reset asked for an address without an account: the notice goes out with
+    /// the same work as a real link, so neither the answer nor its timing tells them apart.
+    NoAccount,
 }
 
 impl MailKind {
@@ -25,6 +28,7 @@ impl MailKind {
             Self::VerifyEmail => "verify_email",
             Self::PasswordReset => "password_reset",
             Self::Invite => "invite",
+            Self::NoAccount => "no_account",
         }
     }
 
@@ -34,6 +38,7 @@ impl MailKind {
             Self::VerifyEmail => "subject_verify_email",
             Self::PasswordReset => "subject_password_reset",
             Self::Invite => "subject_invite",
+            Self::NoAccount => "subject_no_account",
         }
     }
 }
@@ -68,7 +73,7 @@ fn environment() -> &'static Environment<'static> {
     ENVIRONMENT.get_or_init(|| {
         let mut env = Environment::new();
         env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
-        let templates: [(&str, &str); 12] = [
+        let templates: [(&str, &str); 15] = [
             (
                 "magic_link.txt.j2",
                 include_str!("../../templates/magic_link.txt.j2"),
@@ -105,7 +110,19 @@ fn environment() -> &'static Environment<'static> {
                 "subject_invite",
                 "{{ inviter }} invited you to {{ workspace }} on {{ product_name }}",
             ),
+            (
+                "no_account.txt.j2",
+                include_str!("../../templates/no_account.txt.j2"),
+            ),
+            (
+                "no_account.html.j2",
+                include_str!("../../templates/no_account.html.j2"),
+            ),
             ("subject_magic_link", "Sign in to {{ product_name }}"),
+            (
+                "subject_no_account",
+                "Sign-in request for {{ product_name }}",
+            ),
             (
                 "subject_verify_email",
                 "Confirm your email address for {{ product_name }}",
@@ -260,7 +277,7 @@ mod tests {
     }
 
     #[test]
-    fn every_kind_renders() {
+    fn every_kind_with_a_link_renders() {
         for kind in [
             MailKind::MagicLink,
             MailKind::VerifyEmail,
@@ -272,6 +289,22 @@ mod tests {
             assert!(email.subject.contains("Acme"));
             assert!(email.text.contains("https://x.test/l"));
             assert!(email.html.contains("https://x.test/l"));
+        }
+    }
+
+    #[test]
+    fn the_no_account_notice_names_the_address_and_carries_no_link_or_code() {
+        let email = render(
+            MailKind::NoAccount,
+            "ada@example.com",
+            &values("Acme", "https://x.test/l"),
+        )
+        .unwrap();
+        assert_eq!(email.subject, "Sign-in request for Acme");
+        for part in [&email.text, &email.html] {
+            assert!(part.contains("ada@example.com"), "{part}");
+            assert!(part.contains("no Acme account"), "{part}");
+            assert!(!part.contains("https://x.test/l") && !part.contains("042137"));
         }
     }
 

@@ -18,7 +18,7 @@ use crate::domain::one_time_token::{
     OneTimeToken, hash_token, lifetime_in_words, looks_like_token,
 };
 use crate::domain::sessions::{ClaimsSnapshot, SessionContext};
-use crate::domain::users::{DEFAULT_PLAN, EmailClaim, User, display_name};
+use crate::domain::users::{DEFAULT_PLAN, EmailClaim, User, UserUpdate, display_name};
 use crate::domain::workspaces::{
     Invite, Member, Role, RoleRefusal, WaitlistSignup, Workspace, may_change_role, may_invite,
     may_remove, personal_workspace_name,
@@ -591,6 +591,7 @@ fn new_account(
         created_at: now,
         updated_at: now,
         version: 1,
+        credential_epoch: 0,
     };
     let claim = EmailClaim {
         user_id: user_id.clone(),
@@ -688,7 +689,11 @@ pub async fn switch(
             key: keys::member(workspace_id, &claims.sub),
             condition: Member::has_role(member.role()),
         },
-        User::active_workspace_write(&user.id, workspace_id, &member.role, false),
+        // Only while no password change has ended the session since it was read (the same
+        // check a refresh makes); the user item may appear once in the transaction, so the
+        // condition rides on its write.
+        User::active_workspace_write(&user.id, workspace_id, &member.role, false)
+            .on_condition(UserUpdate::epoch_unchanged(session.epoch)),
     ];
     match sessions::rotate_with_claims(state, &session, snapshot, extra, context).await? {
         Ok(response) => Ok(response),

@@ -380,3 +380,29 @@ async fn cookies_can_be_turned_off() {
     assert_eq!(response.status, 201);
     assert!(response.headers.get("set-cookie").is_none());
 }
+
+async fn a_profile_change_made_here_shows_at_once_despite_the_validate_cache(backend: Backend) {
+    use latchkey::domain::users::UserUpdate;
+    use latchkey::services::{profiles, users};
+    let app = TestApp::spawn(backend).await;
+    let session = app.signed_up().await;
+    let validated = app
+        .with_bearer(Method::GET, "/auth/validate", session.access_token(), None)
+        .await;
+    assert_eq!(validated.status, 200, "{}", validated.text);
+    let cached = profiles::profile(&app.state, session.user_id())
+        .await
+        .unwrap();
+    assert!(!cached.user.email_verified);
+
+    users::update(&app.state, &cached.user, UserUpdate::new().email_verified())
+        .await
+        .unwrap();
+
+    let fresh = profiles::profile(&app.state, session.user_id())
+        .await
+        .unwrap();
+    assert!(fresh.user.email_verified, "the cached profile was dropped");
+    assert_eq!(fresh.memberships, cached.memberships);
+}
+on_both_backends!(a_profile_change_made_here_shows_at_once_despite_the_validate_cache);

@@ -7,6 +7,7 @@ use latchkey::domain::timestamp;
 use latchkey::http::answers::{ErrorResponse, errors};
 use latchkey::http::{Caller, Json, MaybeCaller};
 use latchkey::services::accounts::{self, Membership};
+use latchkey::services::profiles;
 use latchkey::services::workspaces;
 use latchkey::{AppState, Result};
 use serde::Serialize;
@@ -66,7 +67,8 @@ const VALIDATE_UNAUTHORIZED: &str = "`authentication_required`: no credentials w
     or the holder is no longer a member of the token's workspace (`org`).";
 
 /// `GET /auth/validate`: the token is valid, its session live and its holder still a member of
-/// its workspace (`org`); the user and their workspaces.
+/// its workspace (`org`); the user and their workspaces (cached per instance for a few seconds:
+/// `services::profiles`).
 #[utoipa::path(get, path = "/auth/validate", operation_id = "validateToken", tag = "accounts",
     summary = "Check the token; the user and their workspaces",
     security(("bearerAuth" = []), ("apiKeyHeader" = []), ("cookieAuth" = [])),
@@ -79,13 +81,10 @@ pub async fn validate(
     State(state): State<AppState>,
     caller: Caller,
 ) -> Result<Json<ValidateResponse>> {
-    let (user, memberships) = tokio::join!(
-        accounts::require_user(&state, caller.user_id()),
-        accounts::memberships(&state, caller.user_id()),
-    );
-    let (user, memberships) = (user?, memberships?);
+    let profile = profiles::profile(&state, caller.user_id()).await?;
+    let user = &profile.user;
     if let Some(org) = &caller.claims.org
-        && !memberships.iter().any(|m| &m.workspace.id == org)
+        && !profile.memberships.iter().any(|m| &m.workspace.id == org)
     {
         return Err(workspaces::removed_from_token_workspace());
     }
@@ -94,10 +93,10 @@ pub async fn validate(
         user: ValidatedUser {
             has_password: user.has_password(),
             id: user.id.to_string(),
-            email: user.email,
-            name: user.name,
+            email: user.email.clone(),
+            name: user.name.clone(),
         },
-        workspaces: memberships.iter().map(Workspace::of).collect(),
+        workspaces: profile.memberships.iter().map(Workspace::of).collect(),
     }))
 }
 

@@ -91,6 +91,8 @@ pub async fn update(
         .table
         .update(&key, set, vec![], Some(condition))
         .await?;
+    // `/auth/validate` caches profiles per instance: a change made here shows at once.
+    state.profiles.forget(&user.id);
     Ok(User::from_item(item)?)
 }
 

@@ -189,6 +189,8 @@ pub async fn create(state: &AppState, user_id: &str, name: String) -> Result<Mem
             },
         ])
         .await?;
+    // `/auth/validate` caches workspace lists per instance: a change made here shows at once.
+    state.profiles.forget(user_id);
     Ok(Membership {
         workspace,
         role: member.role,
@@ -639,7 +641,10 @@ async fn commit_accept(
     user_id: &str,
 ) -> Result<(), WorkspaceError> {
     match state.table.transact(writes).await {
-        Ok(()) => Ok(()),
+        Ok(()) => {
+            state.profiles.forget(user_id);
+            Ok(())
+        }
         Err(StoreError::ConditionFailed) => {
             let (token, member) = tokio::join!(
                 state.table.get(token_key),
@@ -696,7 +701,10 @@ pub async fn switch(
             .on_condition(UserUpdate::epoch_unchanged(session.epoch)),
     ];
     match sessions::rotate_with_claims(state, &session, snapshot, extra, context).await? {
-        Ok(response) => Ok(response),
+        Ok(response) => {
+            state.profiles.forget(&claims.sub);
+            Ok(response)
+        }
         Err(StoreError::ConditionFailed) => Err(WorkspaceError::Changed.into()),
         Err(error) => Err(error.into()),
     }
@@ -757,6 +765,7 @@ pub async fn change_role(
         .transact(writes)
         .await
         .map_err(WorkspaceError::from)?;
+    state.profiles.forget(target_id);
     follow_membership_change(state, workspace_id, target_id, Some(role)).await;
     Ok(Member {
         role: role.as_str().to_owned(),
@@ -765,7 +774,8 @@ pub async fn change_role(
 }
 
 /// `DELETE /workspaces/{id}/members/{user_id}`: remove a member, or leave (one's own id). The
-/// removed member loses the workspace at once on Latchkey's endpoints.
+/// removed member loses the workspace at once on its routes, and at `/auth/validate` within the
+/// per-instance profile cache's TTL (at once on this instance).
 pub async fn remove_member(
     state: &AppState,
     actor_id: &str,
@@ -788,6 +798,7 @@ pub async fn remove_member(
         .transact(writes)
         .await
         .map_err(WorkspaceError::from)?;
+    state.profiles.forget(target_id);
     follow_membership_change(state, workspace_id, target_id, None).await;
     Ok(())
 }

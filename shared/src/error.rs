@@ -48,6 +48,10 @@ pub enum ErrorCode {
     EmailTaken,
     /// 409: the record changed at the same time (optimistic locking lost twice).
     Conflict,
+    /// 409: the workspace's last owner cannot leave or be demoted.
+    LastOwner,
+    /// 409: the address already belongs to a member of the workspace.
+    AlreadyMember,
     /// 413: the body is over the limit.
     PayloadTooLarge,
     /// 415: the body is not JSON.
@@ -72,7 +76,7 @@ pub enum ErrorCode {
 
 impl ErrorCode {
     /// Every code, for tests and documentation.
-    pub const ALL: [ErrorCode; 25] = [
+    pub const ALL: [ErrorCode; 27] = [
         Self::InvalidRequest,
         Self::WeakPassword,
         Self::InvalidLink,
@@ -88,6 +92,8 @@ impl ErrorCode {
         Self::MethodNotAllowed,
         Self::EmailTaken,
         Self::Conflict,
+        Self::LastOwner,
+        Self::AlreadyMember,
         Self::PayloadTooLarge,
         Self::UnsupportedMediaType,
         Self::RateLimited,
@@ -134,6 +140,8 @@ impl ErrorCode {
             ),
             Self::EmailTaken => ("email_taken", StatusCode::CONFLICT, "Conflict"),
             Self::Conflict => ("conflict", StatusCode::CONFLICT, "Conflict"),
+            Self::LastOwner => ("last_owner", StatusCode::CONFLICT, "Conflict"),
+            Self::AlreadyMember => ("already_member", StatusCode::CONFLICT, "Conflict"),
             Self::PayloadTooLarge => (
                 "payload_too_large",
                 StatusCode::PAYLOAD_TOO_LARGE,

@@ -146,6 +146,30 @@ impl Write {
             }
         }
     }
+
+    /// The same write under `condition` instead of its own (a transaction names an item once,
+    /// so a second condition on an item it writes must ride on that write).
+    pub fn on_condition(self, condition: Condition) -> Self {
+        match self {
+            Self::Put { item, .. } => Self::Put {
+                item,
+                condition: Some(condition),
+            },
+            Self::Update {
+                key, set, remove, ..
+            } => Self::Update {
+                key,
+                set,
+                remove,
+                condition: Some(condition),
+            },
+            Self::Delete { key, .. } => Self::Delete {
+                key,
+                condition: Some(condition),
+            },
+            Self::Check { key, .. } => Self::Check { key, condition },
+        }
+    }
 }
 
 /// How a storage operation failed.

@@ -21,3 +21,5 @@ mod races;
 mod routes;
 mod storage;
 mod tokens;
+mod workspaces;
+mod workspaces_budget;

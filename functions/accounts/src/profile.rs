@@ -8,6 +8,7 @@ use latchkey::http::answers::{ErrorResponse, errors};
 use latchkey::http::{Caller, Json, MaybeCaller};
 use latchkey::services::accounts::{self, Membership};
 use latchkey::services::{mfa, profiles};
+use latchkey::services::workspaces;
 use latchkey::{AppState, Result};
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -60,14 +61,20 @@ pub struct ValidatedUser {
     has_password: bool,
 }
 
-/// `GET /auth/validate`: the token is valid and its session live; the user and their workspaces
-/// (cached per instance for a few seconds: `services::profiles`).
+/// The 401 of `/auth/validate`: the shared cases, and a token whose workspace its holder left.
+const VALIDATE_UNAUTHORIZED: &str = "`authentication_required`: no credentials were presented. \
+    `invalid_token`: the credentials are malformed, expired, forged, or their session has ended, \
+    or the holder is no longer a member of the token's workspace (`org`).";
+
+/// `GET /auth/validate`: the token is valid, its session live and its holder still a member of
+/// its workspace (`org`); the user and their workspaces (cached per instance for a few seconds:
+/// `services::profiles`).
 #[utoipa::path(get, path = "/auth/validate", operation_id = "validateToken", tag = "accounts",
     summary = "Check the token; the user and their workspaces",
     security(("bearerAuth" = []), ("apiKeyHeader" = []), ("cookieAuth" = [])),
     responses(
         (status = 200, description = "The token is valid.", body = ValidateResponse),
-        (status = 401, description = errors::UNAUTHORIZED, body = ErrorResponse),
+        (status = 401, description = VALIDATE_UNAUTHORIZED, body = ErrorResponse),
         (status = "default", description = errors::OTHER, body = ErrorResponse),
     ))]
 pub async fn validate(
@@ -76,6 +83,11 @@ pub async fn validate(
 ) -> Result<Json<ValidateResponse>> {
     let profile = profiles::profile(&state, caller.user_id()).await?;
     let user = &profile.user;
+    if let Some(org) = &caller.claims.org
+        && !profile.memberships.iter().any(|m| &m.workspace.id == org)
+    {
+        return Err(workspaces::removed_from_token_workspace());
+    }
     Ok(Json(ValidateResponse {
         status: "valid",
         user: ValidatedUser {

@@ -75,6 +75,16 @@ pub const GROUPS: &[Group] = &[
             router: latchkey_mfa::router,
         },
     },
+    Group {
+        name: "workspaces",
+        description: "Workspaces, members and roles, invites (accepting one signs in), switching \
+                      the active workspace, and waitlists.",
+        function: "WorkspacesFunction",
+        kind: Kind::Http {
+            routes: latchkey_workspaces::routes,
+            router: latchkey_workspaces::router,
+        },
+    },
 ];
 
 /// Crates under `functions/` that are not a Lambda function.

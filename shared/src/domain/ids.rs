@@ -54,6 +54,10 @@ uuid_id!(
     /// A workspace (the `org` of a token).
     WorkspaceId
 );
+uuid_id!(
+    /// A pending workspace invite.
+    InviteId
+);
 
 #[cfg(test)]
 mod tests {

@@ -14,7 +14,9 @@
 //! | code of a magic link | `CODE#<normalized email>` | `CODE#<purpose>` | code_hash, token_hash, user_id, attempts, `ttl` |
 //! | workspace | `WORKSPACE#<id>` | `META` | name, owner, personal flag |
 //! | member | `WORKSPACE#<id>` | `MEMBER#<user>` | role; GSI1 `USER#<user>` / `WORKSPACE#<id>` lists a user's workspaces |
-//! | invite | `WORKSPACE#<id>` | `INVITE#<id>` | (workspaces group) |
+//! | invite | `WORKSPACE#<id>` | `INVITE#<id>` | email, role, inviter, token hash, `ttl` at expiry |
+//! | invite token | `INVITETOKEN#<sha256>` | `INVITETOKEN` | a copy of its invite, found by the emailed token; consumed by a conditional delete |
+//! | waitlist signup | `WORKSPACE#<id>` | `WAITLIST#<feature>` | who signed the workspace up, when |
 //! | rate-limit counter | `RATE#<bucket>#<window start>` | `RATE` | `count` (atomic add), `ttl` at window end |
 //! | signing key | `KEYS` | `KEY#<kid>` | private key encrypted with the Cipher, public JWK, `retired_at`/`ttl` once rotated out |
 //! | current signing key | `KEYS` | `CURRENT` | `kid` of the key that signs new tokens |
@@ -35,6 +37,7 @@ pub const META: &str = "META";
 pub const SESSION_PREFIX: &str = "SESSION#";
 pub const MEMBER_PREFIX: &str = "MEMBER#";
 pub const INVITE_PREFIX: &str = "INVITE#";
+pub const WAITLIST_PREFIX: &str = "WAITLIST#";
 pub const WORKSPACE_PREFIX: &str = "WORKSPACE#";
 pub const PASSKEY_PREFIX: &str = "PASSKEY#";
 pub const CONNECTION_PREFIX: &str = "CONNECTION#";
@@ -135,6 +138,19 @@ pub fn mfa_pending(jti: &str) -> Key {
     Key::new(format!("MFAPENDING#{jti}"), "MFAPENDING")
 }
 
+/// An invite, by the SHA-256 of its emailed token.
+pub fn invite_token(token_hash: &str) -> Key {
+    Key::new(format!("INVITETOKEN#{token_hash}"), "INVITETOKEN")
+}
+
+/// A workspace's signup on a feature's waitlist.
+pub fn waitlist(workspace_id: &str, feature: &str) -> Key {
+    Key::new(
+        workspace_partition(workspace_id),
+        format!("{WAITLIST_PREFIX}{feature}"),
+    )
+}
+
 /// A fixed-window counter. `bucket` must not contain `#` beyond the builder's own.
 pub fn rate(bucket: &str, window_start: i64) -> Key {
     Key::new(format!("RATE#{bucket}#{window_start}"), "RATE")
@@ -225,6 +241,14 @@ mod tests {
             ("USER#u1".to_owned(), "WORKSPACE#w1".to_owned())
         );
         assert_eq!(invite("w1", "i1"), Key::new("WORKSPACE#w1", "INVITE#i1"));
+        assert_eq!(
+            invite_token("ab"),
+            Key::new("INVITETOKEN#ab", "INVITETOKEN")
+        );
+        assert_eq!(
+            waitlist("w1", "beta"),
+            Key::new("WORKSPACE#w1", "WAITLIST#beta")
+        );
         assert_eq!(rate("signin:x", 60), Key::new("RATE#signin:x#60", "RATE"));
         assert_eq!(signing_key("k1"), Key::new("KEYS", "KEY#k1"));
         assert_eq!(current_signing_key(), Key::new("KEYS", "CURRENT"));

@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use super::emails::EmailAddress;
 use super::keys;
 use super::{from_item, to_item};
-use crate::ports::{Condition, Item, Key};
+use crate::ports::{Condition, Item, Key, Write};
 
 /// The plan every new user starts on (plans: free < personal < business < enterprise).
 pub const DEFAULT_PLAN: &str = "free";
@@ -65,6 +65,30 @@ impl User {
 
     pub fn has_password(&self) -> bool {
         self.password_hash.is_some()
+    }
+
+    /// The workspace new sessions start in, and the role there, set without the version
+    /// check: it touches only these two attributes, so it can share a transaction (a workspace
+    /// switch, an invite accepted) without failing on an unrelated profile change. With
+    /// `email_verified`, also marks the address proven (an accepted invite link proves it).
+    pub fn active_workspace_write(
+        user_id: &str,
+        workspace_id: &str,
+        role: &str,
+        email_verified: bool,
+    ) -> Write {
+        let mut set = Item::new();
+        set.insert("active_workspace".into(), workspace_id.into());
+        set.insert("active_role".into(), role.into());
+        if email_verified {
+            set.insert("email_verified".into(), true.into());
+        }
+        Write::Update {
+            key: keys::user(user_id),
+            set,
+            remove: vec![],
+            condition: Some(Condition::Exists),
+        }
     }
 }
 

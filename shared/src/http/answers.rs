@@ -92,8 +92,9 @@ pub struct ErrorResponse {
     /// Stable snake_case machine code. Known codes: `invalid_request`, `weak_password`,
     /// `authentication_required`, `invalid_token`, `invalid_credentials`, `invalid_code`,
     /// `forbidden`, `csrf_failed`, `plan_required`, `feature_required`, `not_found`,
-    /// `method_not_allowed`, `email_taken`, `conflict`, `payload_too_large`,
-    /// `unsupported_media_type`, `rate_limited`, `internal_error`, `service_unavailable`.
+    /// `method_not_allowed`, `email_taken`, `conflict`, `last_owner`, `already_member`,
+    /// `payload_too_large`, `unsupported_media_type`, `rate_limited`, `internal_error`,
+    /// `service_unavailable`.
     pub code: String,
     /// Safe, human-readable detail.
     pub message: String,

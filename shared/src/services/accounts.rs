@@ -3,7 +3,6 @@
 //! and workspaces, password change, and the check-email lookup. Every sign-in ends in the MFA
 //! step, `mfa::finish_sign_in`.
 
-use futures::future::join_all;
 use serde::Serialize;
 
 use crate::domain::emails::EmailAddress;
@@ -195,40 +194,8 @@ pub async fn sign_in(
 /// The user behind a verified token (the users service's, here for the accounts handlers).
 pub use crate::services::users::require as require_user;
 
-/// One of a user's workspaces and their role in it.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Membership {
-    pub workspace: Workspace,
-    pub role: String,
-    pub joined_at: i64,
-}
-
-/// The user's workspaces (GSI1 lists the memberships; the workspaces are read in parallel).
-pub async fn memberships(state: &AppState, user_id: &str) -> Result<Vec<Membership>> {
-    let members = state
-        .table
-        .query_gsi1(&keys::user_partition(user_id), keys::WORKSPACE_PREFIX)
-        .await?
-        .into_iter()
-        .map(Member::from_item)
-        .collect::<Result<Vec<_>, _>>()?;
-    let workspace_keys: Vec<_> = members
-        .iter()
-        .map(|m| keys::workspace(&m.workspace_id))
-        .collect();
-    let workspaces = join_all(workspace_keys.iter().map(|key| state.table.get(key))).await;
-    let mut memberships = Vec::with_capacity(members.len());
-    for (member, workspace) in members.into_iter().zip(workspaces) {
-        if let Some(item) = workspace? {
-            memberships.push(Membership {
-                workspace: Workspace::from_item(item)?,
-                role: member.role,
-                joined_at: member.joined_at,
-            });
-        }
-    }
-    Ok(memberships)
-}
+/// A user's workspaces (the workspaces service's, here for the accounts handlers).
+pub use crate::services::workspaces::{Membership, memberships};
 
 /// Change the caller's password: the current one must match (failures count against the
 /// account's sign-in limit), the new one must pass the policy; every other session is revoked.

@@ -351,6 +351,7 @@ async fn deliver(state: &AppState, kind: MailKind, user: &User, link: &str, code
         link,
         code,
         expires_in: &expires_in,
+        invite: None,
     };
     let email = match mail_templates::render(kind, &user.email, &context) {
         Ok(email) => email,

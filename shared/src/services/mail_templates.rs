@@ -14,6 +14,8 @@ pub enum MailKind {
     MagicLink,
     VerifyEmail,
     PasswordReset,
+    /// An invitation to a workspace (`MailContext::invite` must be set).
+    Invite,
     /// A magic link or reset asked for an address without an account: the notice goes out with
     /// the same work as a real link, so neither the answer nor its timing tells them apart.
     NoAccount,
@@ -25,6 +27,7 @@ impl MailKind {
             Self::MagicLink => "magic_link",
             Self::VerifyEmail => "verify_email",
             Self::PasswordReset => "password_reset",
+            Self::Invite => "invite",
             Self::NoAccount => "no_account",
         }
     }
@@ -34,6 +37,7 @@ impl MailKind {
             Self::MagicLink => "subject_magic_link",
             Self::VerifyEmail => "subject_verify_email",
             Self::PasswordReset => "subject_password_reset",
+            Self::Invite => "subject_invite",
             Self::NoAccount => "subject_no_account",
         }
     }
@@ -51,6 +55,17 @@ pub struct MailContext<'a> {
     pub code: Option<&'a str>,
     /// The lifetime in words ("15 minutes").
     pub expires_in: &'a str,
+    /// Who invited, to which workspace, as what (invites only).
+    pub invite: Option<InviteDetails<'a>>,
+}
+
+/// What an invite email says beyond the link.
+#[derive(Clone, Debug)]
+pub struct InviteDetails<'a> {
+    /// The inviter's name, or their address when they have none.
+    pub inviter: &'a str,
+    pub workspace: &'a str,
+    pub role: &'a str,
 }
 
 fn environment() -> &'static Environment<'static> {
@@ -58,7 +73,7 @@ fn environment() -> &'static Environment<'static> {
     ENVIRONMENT.get_or_init(|| {
         let mut env = Environment::new();
         env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
-        let templates: [(&str, &str); 14] = [
+        let templates: [(&str, &str); 17] = [
             (
                 "magic_link.txt.j2",
                 include_str!("../../templates/magic_link.txt.j2"),
@@ -90,6 +105,18 @@ fn environment() -> &'static Environment<'static> {
             (
                 "security_notice.html.j2",
                 include_str!("../../templates/security_notice.html.j2"),
+            ),
+            (
+                "invite.txt.j2",
+                include_str!("../../templates/invite.txt.j2"),
+            ),
+            (
+                "invite.html.j2",
+                include_str!("../../templates/invite.html.j2"),
+            ),
+            (
+                "subject_invite",
+                "{{ inviter }} invited you to {{ workspace }} on {{ product_name }}",
             ),
             (
                 "no_account.txt.j2",
@@ -142,6 +169,7 @@ fn link_value(link: &str) -> minijinja::Value {
 /// Render one email of a kind to `to`.
 pub fn render(kind: MailKind, to: &str, values: &MailContext<'_>) -> Result<Email, String> {
     let env = environment();
+    let invite = values.invite.as_ref();
     let context_with = |link: minijinja::Value| {
         context! {
             product_name => values.product_name,
@@ -149,6 +177,9 @@ pub fn render(kind: MailKind, to: &str, values: &MailContext<'_>) -> Result<Emai
             link => link,
             code => values.code.unwrap_or(""),
             expires_in => values.expires_in,
+            inviter => invite.map_or("", |i| i.inviter),
+            workspace => invite.map_or("", |i| i.workspace),
+            role => invite.map_or("", |i| i.role),
         }
     };
     let plain = context_with(minijinja::Value::from(values.link));
@@ -246,7 +277,37 @@ mod tests {
             link,
             code: Some("042137"),
             expires_in: "15 minutes",
+            invite: None,
         }
+    }
+
+    #[test]
+    fn an_invite_email_says_who_invited_to_which_workspace_as_what_and_until_when() {
+        let link = "https://auth.example.com/auth/invites/accept?token=abc";
+        let mut context = values("Acme", link);
+        context.expires_in = "7 days";
+        context.invite = Some(InviteDetails {
+            inviter: "Grace <Hopper>",
+            workspace: "Compilers",
+            role: "admin",
+        });
+        let email = render(MailKind::Invite, "ada@example.com", &context).unwrap();
+        assert_eq!(
+            email.subject,
+            "Grace <Hopper> invited you to Compilers on Acme"
+        );
+        for part in [&email.text, &email.html] {
+            assert!(part.contains(link), "{part}");
+            assert!(part.contains("Compilers"), "{part}");
+            assert!(part.contains("admin"), "{part}");
+            assert!(part.contains("7 days"), "{part}");
+        }
+        assert!(email.text.contains("Grace <Hopper>"));
+        assert!(
+            email.html.contains("Grace &lt;Hopper&gt;"),
+            "{}",
+            email.html
+        );
     }
 
     #[test]
@@ -294,6 +355,7 @@ mod tests {
             MailKind::MagicLink,
             MailKind::VerifyEmail,
             MailKind::PasswordReset,
+            MailKind::Invite,
         ] {
             let email =
                 render(kind, "ada@example.com", &values("Acme", "https://x.test/l")).unwrap();

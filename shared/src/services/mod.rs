@@ -11,6 +11,7 @@
 //! - `code_secret`: the server secret that keys the stored hash of 6-digit codes.
 //! - `one_time_tokens`, `email_links`, `mail_templates`: emailed links and codes (magic link,
 //!   email verification, password reset) and the mail they go out in.
+//! - `workspaces`: workspaces, members and roles, invites, switching, waitlists.
 
 pub mod accounts;
 pub mod code_secret;
@@ -24,3 +25,4 @@ pub mod rate_limit;
 pub mod sessions;
 pub mod tokens;
 pub mod users;
+pub mod workspaces;

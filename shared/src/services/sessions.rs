@@ -340,6 +340,116 @@ async fn reuse(
     ))
 }
 
+/// Move a live session onto new claims (a workspace switch): the same session, its refresh token
+/// rotated, and a new claims snapshot on the successor, so later refreshes keep the new claims.
+/// The old token is retired as a refresh retires it (its successor sealed), so a tab racing the
+/// switch with a refresh gets the same successor within the grace. `extra` writes (a membership
+/// check, say) join the one conditional transaction; they must write the user item under the
+/// session's credential-epoch condition (`UserUpdate::epoch_unchanged`), as a transaction names
+/// an item once. Any failed condition answers `StoreError::ConditionFailed` and changes nothing.
+/// One table round trip.
+pub async fn rotate_with_claims(
+    state: &AppState,
+    session: &Session,
+    snapshot: ClaimsSnapshot,
+    extra: Vec<Write>,
+    context: &SessionContext,
+) -> Result<Result<AuthResponse, StoreError>> {
+    let now = state.clock.unix();
+    let next = NewRefreshToken::generate(state.random.as_ref());
+    let (access, sealed) = tokio::join!(
+        tokens::issue(state, snapshot.subject(&session.id)),
+        seal_successor(state, &session.refresh_hash, &next.token),
+    );
+    let (access, sealed) = (access?, sealed?);
+    let successor = RefreshRecord {
+        session_id: session.id.clone(),
+        user_id: session.user_id.clone(),
+        state: REFRESH_ACTIVE.to_owned(),
+        expires_at: session.expires_at,
+        snapshot: snapshot.clone(),
+        epoch: session.epoch,
+        rotated_at: None,
+        successor: None,
+    };
+    let mut writes = vec![
+        RefreshRecord::retirement(&session.refresh_hash, now, sealed),
+        Write::Put {
+            item: successor.to_item(&next.hash),
+            condition: Some(Condition::NotExists),
+        },
+        Session::rotation(
+            &session.user_id,
+            &session.id,
+            &session.refresh_hash,
+            &next.hash,
+            now,
+            context,
+        ),
+    ];
+    writes.extend(extra);
+    if let Err(error) = state.table.transact(writes).await {
+        return Ok(Err(error));
+    }
+    Ok(Ok(AuthResponse {
+        success: true,
+        token: access.token.clone(),
+        access_token: access.token,
+        refresh_token: next.token,
+        token_type: TOKEN_TYPE,
+        expires_at: access.claims.exp,
+        refresh_expires_at: session.expires_at,
+        user: AuthUser::of(&snapshot),
+    }))
+}
+
+/// Change the claims snapshot that each live session of the user will next refresh with
+/// (`change` answers whether it changed anything): how a removal from a workspace or a role
+/// change reaches sessions that are already open, without costing refresh a round trip. Best
+/// effort: a refresh racing this keeps the old snapshot until the next change or sign-in; the
+/// workspace's own endpoints and `/auth/validate` check the membership anyway. Answers how many
+/// sessions changed.
+pub async fn restamp_claims(
+    state: &AppState,
+    user_id: &str,
+    change: impl Fn(&mut ClaimsSnapshot) -> bool,
+) -> Result<usize> {
+    let sessions = list(state, user_id).await?;
+    let record_keys: Vec<_> = sessions
+        .iter()
+        .map(|s| RefreshRecord::key(&s.refresh_hash))
+        .collect();
+    let records = join_all(record_keys.iter().map(|key| state.table.get(key))).await;
+    let mut updates = Vec::new();
+    for (session, record) in sessions.iter().zip(records) {
+        let Some(item) = record? else { continue };
+        let mut record = RefreshRecord::from_item(item)?;
+        if record.state != REFRESH_ACTIVE || !change(&mut record.snapshot) {
+            continue;
+        }
+        let snapshot = serde_json::to_value(&record.snapshot)
+            .map_err(|e| Error::internal(format!("a claims snapshot did not serialize: {e}")))?;
+        let mut set = crate::ports::Item::new();
+        set.insert("snapshot".into(), snapshot);
+        updates.push((RefreshRecord::key(&session.refresh_hash), set));
+    }
+    let results = join_all(updates.into_iter().map(|(key, set)| async move {
+        let condition = Condition::Equals("state".into(), REFRESH_ACTIVE.into());
+        state.table.update(&key, set, vec![], Some(condition)).await
+    }))
+    .await;
+    let mut changed = 0;
+    for result in results {
+        match result {
+            Ok(_) => changed += 1,
+            // Rotated meanwhile: that refresh already minted its token from the old snapshot.
+            Err(StoreError::ConditionFailed) => {}
+            Err(error) => return Err(error.into()),
+        }
+    }
+    Ok(changed)
+}
+
 /// The session, if it is live and no credential change has ended it since it started: the
 /// session and its user are read in parallel (one round trip) and their epochs compared.
 pub async fn find(state: &AppState, user_id: &str, session_id: &str) -> Result<Option<Session>> {

@@ -108,6 +108,17 @@ impl Error {
         Self::new(StatusCode::FORBIDDEN, "Forbidden", "forbidden", message)
     }
 
+    /// 403: the credential may not do this (an API key minting keys or changing credentials, or
+    /// lacking the scope for the method).
+    pub fn insufficient_scope(message: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::FORBIDDEN,
+            "Forbidden",
+            "insufficient_scope",
+            message,
+        )
+    }
+
     /// 403: a cookie-authenticated write without a valid CSRF token.
     pub fn csrf() -> Self {
         Self::new(

@@ -62,6 +62,7 @@ pub async fn change_password(
     caller: Caller,
     Json(body): Json<ChangePasswordBody>,
 ) -> Result<Json<Value>> {
+    caller.require_credential_scope()?;
     let revoked = accounts::change_password(
         &state,
         caller.user_id(),

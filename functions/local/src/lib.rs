@@ -10,7 +10,8 @@ pub fn app(state: AppState) -> Router {
     let router = Router::new()
         .merge(latchkey_well_known::router(state.clone()))
         .merge(latchkey_accounts::router(state.clone()))
-        .merge(latchkey_email_links::router(state.clone()));
+        .merge(latchkey_email_links::router(state.clone()))
+        .merge(latchkey_api_keys::router(state.clone()));
     middleware::apply(router, &state.config)
 }
 

@@ -54,6 +54,10 @@ uuid_id!(
     /// A workspace (the `org` of a token).
     WorkspaceId
 );
+uuid_id!(
+    /// An API key (its public id; the key itself is a secret).
+    ApiKeyId
+);
 
 #[cfg(test)]
 mod tests {

@@ -10,6 +10,7 @@
 //! | workspace | `WORKSPACE#<id>` | `META` | name, owner, personal flag |
 //! | member | `WORKSPACE#<id>` | `MEMBER#<user>` | role; GSI1 `USER#<user>` / `WORKSPACE#<id>` lists a user's workspaces |
 //! | rate-limit counter | `RATE#<bucket>#<window start>` | `RATE` | `count` (atomic add), `ttl` at window end |
+//! | API key | `APIKEY#<sha256 hex>` | `APIKEY` | owner, name, scopes, expiry (`ttl`), claims snapshot; GSI1 `USER#<owner>` / `APIKEY#<id>` |
 //!
 //! The other kinds of DESIGN.md (identities, one-time tokens, passkeys, API keys, MFA, ...) belong
 //! to later groups and add their builders here.
@@ -66,6 +67,22 @@ pub fn member_gsi1(workspace_id: &str, user_id: &str) -> (String, String) {
     (user_partition(user_id), workspace_partition(workspace_id))
 }
 
+pub const API_KEY_PK_PREFIX: &str = "APIKEY#";
+pub const API_KEY_GSI1_PREFIX: &str = "APIKEY#";
+
+/// An API key, found by the SHA-256 of the presented key.
+pub fn api_key(key_hash: &str) -> Key {
+    Key::new(format!("{API_KEY_PK_PREFIX}{key_hash}"), "APIKEY")
+}
+
+/// GSI1 of an API key: `(USER#<owner>, APIKEY#<id>)`, to list a user's keys and find one by id.
+pub fn api_key_gsi1(user_id: &str, key_id: &str) -> (String, String) {
+    (
+        user_partition(user_id),
+        format!("{API_KEY_GSI1_PREFIX}{key_id}"),
+    )
+}
+
 /// A fixed-window counter. `bucket` must not contain `#` beyond the builder's own.
 pub fn rate(bucket: &str, window_start: i64) -> Key {
     Key::new(format!("RATE#{bucket}#{window_start}"), "RATE")
@@ -88,6 +105,11 @@ mod tests {
             ("USER#u1".to_owned(), "WORKSPACE#w1".to_owned())
         );
         assert_eq!(rate("signin:x", 60), Key::new("RATE#signin:x#60", "RATE"));
+        assert_eq!(api_key("ab"), Key::new("APIKEY#ab", "APIKEY"));
+        assert_eq!(
+            api_key_gsi1("u1", "k1"),
+            ("USER#u1".to_owned(), "APIKEY#k1".to_owned())
+        );
     }
 
     #[test]

@@ -6,12 +6,18 @@
 //! - `passwords`: the password policy and a `Password` that never prints.
 //! - `users`, `workspaces`, `sessions`: the stored records and their item forms.
 //! - `one_time_token`: emailed tokens and codes (made, hashed, keyed).
+//! - `plans`: plans, their order, and the features they grant.
+//! - `gates`: the route table of required plans and features (`LATCHKEY_GATES`).
+//! - `api_keys`: API keys (made, hashed, stored) and their scopes.
 
+pub mod api_keys;
 pub mod emails;
+pub mod gates;
 pub mod ids;
 pub mod keys;
 pub mod one_time_token;
 pub mod passwords;
+pub mod plans;
 pub mod sessions;
 pub mod users;
 pub mod workspaces;

@@ -5,14 +5,20 @@
 //! - `passwords`: argon2id off the executor, dummy hash for unknown accounts.
 //! - `rate_limit`: fixed-window counters in the table.
 //! - `tokens`: access tokens and signing keys.
+//! - `api_keys`: API keys (mint, list, revoke, authenticate in one read).
+//! - `plans`: an administrator's plan change, carried into live sessions' and keys' claims.
+//! - `gate`: the one decision (caller + method + path + gates) behind every door.
 //! - `one_time_tokens`, `email_links`, `mail_templates`: emailed links and codes (magic link,
 //!   email verification, password reset) and the mail they go out in.
 
 pub mod accounts;
+pub mod api_keys;
 pub mod email_links;
+pub mod gate;
 pub mod mail_templates;
 pub mod one_time_tokens;
 pub mod passwords;
+pub mod plans;
 pub mod rate_limit;
 pub mod sessions;
 pub mod tokens;

@@ -48,10 +48,33 @@ pub const GROUPS: &[Group] = &[
         routes: latchkey_email_links::ROUTES,
         router: latchkey_email_links::router,
     },
+    Group {
+        name: "api-keys",
+        function: "ApiKeysFunction",
+        routes: latchkey_api_keys::ROUTES,
+        router: latchkey_api_keys::router,
+    },
 ];
 
-/// Crates under `functions/` that are not a Lambda function behind the HTTP API.
-const NOT_GROUPS: &[&str] = &["local"];
+/// Crates under `functions/` that are not a Lambda function behind the HTTP API (the authorizer
+/// is checked by `the_authorizer_is_a_function_in_the_template_without_routes`).
+const NOT_GROUPS: &[&str] = &["local", "authorizer"];
+
+#[test]
+fn the_authorizer_is_a_function_in_the_template_without_routes() {
+    let template = template();
+    let resource = &template["Resources"]["AuthorizerFunction"];
+    assert_eq!(resource["Type"], "AWS::Serverless::Function");
+    assert_eq!(resource["Metadata"]["BuildMethod"], "rust-cargolambda");
+    assert_eq!(
+        resource["Metadata"]["BuildProperties"]["Binary"],
+        "authorizer"
+    );
+    assert!(
+        resource["Properties"]["Events"].is_null(),
+        "API Gateway invokes the authorizer itself; it serves no route"
+    );
+}
 
 pub fn group(name: &str) -> &'static Group {
     GROUPS

@@ -410,3 +410,47 @@ async fn admin_token_for_existing(app: &TestApp) -> String {
     let response = latchkey_tests::sign_in(app, ADMIN_EMAIL, "Velvet-orbit-admin-tangerine").await;
     response.json["access_token"].as_str().unwrap().to_owned()
 }
+
+/// The budgets of issue 12: the gate check costs the session read with a JWT and the key read
+/// with an API key, nothing more.
+#[tokio::test]
+async fn gate_check_round_trips() {
+    let counts = std::sync::Arc::new(latchkey_tests::counting::Counts::default());
+    let counted = counts.clone();
+    let app = TestApp::spawn_wrapping(
+        Backend::Embedded,
+        |_| {},
+        move |table| {
+            std::sync::Arc::new(latchkey_tests::counting::CountingTable::new(table, counted))
+        },
+    )
+    .await;
+    let session = app.signed_up().await;
+    let key = key_of(&mint(&app, &session, json!({})).await);
+    let bearer = format!("Bearer {}", session.access_token());
+    for credential in [
+        ("authorization", bearer.as_str()),
+        ("x-api-key", key.as_str()),
+    ] {
+        // Warm: signing keys cached, the key's last_used_at recorded.
+        let guarded = [
+            credential,
+            ("x-forwarded-method", "GET"),
+            ("x-forwarded-uri", "/x"),
+        ];
+        app.request(Method::GET, "/auth/check", None, &guarded)
+            .await;
+        counts.reset();
+        let response = app
+            .request(Method::GET, "/auth/check", None, &guarded)
+            .await;
+        assert_eq!(response.status, 200, "{}", response.text);
+        assert_eq!(
+            counts.round_trips(),
+            1,
+            "{:?}: {:?}",
+            credential.0,
+            counts.calls()
+        );
+    }
+}

@@ -140,10 +140,11 @@ impl Guarded {
                     }
                 }
                 let mut headers = event.headers.clone();
-                if !event.cookies.is_empty() && !headers.contains_key(header::COOKIE) {
-                    if let Ok(value) = HeaderValue::from_str(&event.cookies.join("; ")) {
-                        headers.insert(header::COOKIE, value);
-                    }
+                if !event.cookies.is_empty()
+                    && !headers.contains_key(header::COOKIE)
+                    && let Ok(value) = HeaderValue::from_str(&event.cookies.join("; "))
+                {
+                    headers.insert(header::COOKIE, value);
                 }
                 Ok(Self {
                     method: context.http.method.clone(),

@@ -4,7 +4,7 @@
 //! authorizer and `/auth/check` make. An allowed request carries `gate::Allowed` in its
 //! extensions for the handler (`Extension<Allowed>`).
 //!
-//! ```ignore
+//! ```text
 //! let app = Router::new()
 //!     .route("/reports", get(reports))
 //!     .layer(require_plan(state.clone(), Plan::Business));

@@ -480,8 +480,7 @@ impl SentMail {
             let end = candidate
                 .find(|c: char| c.is_whitespace() || matches!(c, '"' | '\'' | '<' | '>'))
                 .unwrap_or(candidate.len());
-            let link = candidate[..end]
-                .trim_end_matches(|c: char| matches!(c, '.' | ',' | ';' | ':' | '!' | '?' | ')'));
+            let link = candidate[..end].trim_end_matches(['.', ',', ';', ':', '!', '?', ')']);
             links.push(link.replace("&amp;", "&"));
             rest = &candidate[end..];
         }

@@ -4,7 +4,8 @@
 //! The helpers here (`gated_app`, `promote`, `mint`) serve the gate tests too.
 
 use http::Method;
-use latchkey::services::accounts;
+use latchkey::domain::users::UserUpdate;
+use latchkey::services::users;
 use latchkey_tests::{Backend, SignedIn, TestApp, TestResponse};
 use serde_json::{Value, json};
 
@@ -47,10 +48,10 @@ pub async fn admin_token(app: &TestApp) -> String {
     let response = latchkey_tests::sign_up(app, ADMIN_EMAIL, password).await;
     assert_eq!(response.status, 201, "{}", response.text);
     let user_id = response.json["user"]["id"].as_str().unwrap().to_owned();
-    let user = accounts::require_user(&app.state, &user_id).await.unwrap();
-    let mut set = latchkey::ports::Item::new();
-    set.insert("email_verified".into(), true.into());
-    accounts::update_user(&app.state, &user, set).await.unwrap();
+    let user = users::require(&app.state, &user_id).await.unwrap();
+    users::update(&app.state, &user, UserUpdate::new().email_verified())
+        .await
+        .unwrap();
     let response = latchkey_tests::sign_in(app, ADMIN_EMAIL, password).await;
     assert_eq!(response.status, 200, "{}", response.text);
     response.json["access_token"].as_str().unwrap().to_owned()
@@ -403,10 +404,10 @@ async fn admin_token_for_existing(app: &TestApp) -> String {
         .unwrap()
         .unwrap();
     let user_id = claim["user_id"].as_str().unwrap();
-    let user = accounts::require_user(&app.state, user_id).await.unwrap();
-    let mut set = latchkey::ports::Item::new();
-    set.insert("email_verified".into(), true.into());
-    accounts::update_user(&app.state, &user, set).await.unwrap();
+    let user = users::require(&app.state, user_id).await.unwrap();
+    users::update(&app.state, &user, UserUpdate::new().email_verified())
+        .await
+        .unwrap();
     let response = latchkey_tests::sign_in(app, ADMIN_EMAIL, "Velvet-orbit-admin-tangerine").await;
     response.json["access_token"].as_str().unwrap().to_owned()
 }

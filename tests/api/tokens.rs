@@ -160,8 +160,12 @@ async fn assert_refused(state: &AppState, token: &str, message_has: &str) {
     let error = tokens::verify(state, token)
         .await
         .expect_err("the token must be refused");
-    assert_eq!(error.status.as_u16(), 401, "{error}");
-    assert_eq!(error.code, "invalid_token", "{error}");
+    assert_eq!(error.status().as_u16(), 401, "{error}");
+    assert_eq!(
+        error.code,
+        latchkey::error::ErrorCode::InvalidToken,
+        "{error}"
+    );
     assert!(
         error.message.contains(message_has),
         "expected a message with {message_has:?}, got {:?}",

@@ -212,13 +212,13 @@ pub async fn authorize(
     let caller =
         match authenticate_request(state, &guarded.method, &guarded.uri, &guarded.headers).await {
             Ok(caller) => Some(caller),
-            Err(error) if error.status.is_server_error() => {
+            Err(error) if error.status().is_server_error() => {
                 return Err(AuthorizerError::Failed(
-                    error.internal.unwrap_or(error.message),
+                    error.cause_chain().unwrap_or(error.message),
                 ));
             }
             Err(error) if rest => {
-                tracing::info!(code = error.code, "authorizer: no valid credentials");
+                tracing::info!(code = %error.code, "authorizer: no valid credentials");
                 return Err(AuthorizerError::Unauthorized);
             }
             Err(error) => return Ok(simple(Err(error))),

@@ -64,7 +64,7 @@ pub async fn rotate_keys() -> Result<String, Box<dyn std::error::Error>> {
     let state = AppState::from_config(config).await?;
     // An operator at a terminal is the one reader who should see the internal cause.
     tokens::rotate_signing_key(&state).await.map_err(|error| {
-        match &error.internal {
+        match error.cause_chain() {
             Some(cause) => format!("{error} ({cause})"),
             None => error.to_string(),
         }

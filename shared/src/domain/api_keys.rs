@@ -12,8 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use super::keys;
 use super::sessions::{ClaimsSnapshot, token_hash};
-use super::{from_item, to_item};
-use crate::Result;
+use super::{MalformedItem, from_item, to_item};
 use crate::ports::{Item, Random, attr};
 
 /// Random bytes in a key (256 bits; the floor is 128).
@@ -81,7 +80,7 @@ impl ApiKeyRecord {
         item
     }
 
-    pub fn from_item(item: Item) -> Result<Self> {
+    pub fn from_item(item: Item) -> Result<Self, MalformedItem> {
         from_item(item)
     }
 

@@ -3,11 +3,24 @@
 
 use std::fmt;
 
-use crate::{Error, Result};
+use crate::Error;
 
 /// The longest address SMTP allows (RFC 5321: 254 octets in a path, 64 in the local part).
 const MAX_LENGTH: usize = 254;
 const MAX_LOCAL_LENGTH: usize = 64;
+
+/// A client's input that is not an email address; names the field (`400`).
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{field}: is not a valid email address")]
+pub struct InvalidEmail {
+    pub field: String,
+}
+
+impl From<InvalidEmail> for Error {
+    fn from(error: InvalidEmail) -> Self {
+        Error::invalid_field(&error.field, "is not a valid email address")
+    }
+}
 
 /// A syntactically valid email address.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -19,12 +32,12 @@ pub struct EmailAddress {
 impl EmailAddress {
     /// Parse a client's input for the field `email`; a 400 naming the field when it is not an
     /// address.
-    pub fn parse(raw: &str) -> Result<Self> {
+    pub fn parse(raw: &str) -> Result<Self, InvalidEmail> {
         Self::parse_field(raw, "email")
     }
 
     /// Parse a client's input for a named field.
-    pub fn parse_field(raw: &str, field: &str) -> Result<Self> {
+    pub fn parse_field(raw: &str, field: &str) -> Result<Self, InvalidEmail> {
         let given = raw.trim();
         if is_valid(given) {
             Ok(Self {
@@ -32,7 +45,9 @@ impl EmailAddress {
                 normalized: given.to_lowercase(),
             })
         } else {
-            Err(Error::invalid_field(field, "is not a valid email address"))
+            Err(InvalidEmail {
+                field: field.to_owned(),
+            })
         }
     }
 
@@ -101,7 +116,7 @@ mod tests {
             "a@example..com",
         ] {
             let error = EmailAddress::parse(bad).unwrap_err();
-            assert_eq!(error.extra["field"], "email", "{bad}");
+            assert_eq!(error.field, "email", "{bad}");
         }
     }
 

@@ -1,5 +1,7 @@
-//! The single table's item kinds and their key builders: every key of the accounts domain is
-//! built here and nowhere else.
+//! The single table's item kinds and their key builders: every key of every group is built here
+//! and nowhere else (DESIGN.md, "Storage"). Each kind's record type lives with its domain
+//! (`users`, `sessions`, `workspaces`, `one_time_token`, `services::tokens`) and builds its key
+//! through this module.
 //!
 //! | item | PK | SK | notes |
 //! |---|---|---|---|
@@ -7,20 +9,38 @@
 //! | email claim | `EMAIL#<normalized>` | `EMAIL` | user id; written in the user's transaction: uniqueness |
 //! | session | `USER#<id>` | `SESSION#<id>` | device info, absolute expiry, current refresh hash, `ttl` |
 //! | refresh token | `REFRESH#<sha256 hex>` | `REFRESH` | session, state (`active`/`rotated`), claims snapshot, `ttl` |
+//! | one-time token | `TOKEN#<sha256>` | `TOKEN` | purpose, user_id, email, redirect?, expires_at, `ttl` |
+//! | current token of a kind | `USER#<id>` | `EMAILTOKEN#<purpose>` | token_hash, `ttl` |
+//! | code of a magic link | `CODE#<normalized email>` | `CODE#<purpose>` | code_hash, token_hash, user_id, attempts, `ttl` |
 //! | workspace | `WORKSPACE#<id>` | `META` | name, owner, personal flag |
 //! | member | `WORKSPACE#<id>` | `MEMBER#<user>` | role; GSI1 `USER#<user>` / `WORKSPACE#<id>` lists a user's workspaces |
+//! | invite | `WORKSPACE#<id>` | `INVITE#<id>` | (workspaces group) |
 //! | rate-limit counter | `RATE#<bucket>#<window start>` | `RATE` | `count` (atomic add), `ttl` at window end |
+//! | signing key | `KEYS` | `KEY#<kid>` | private key encrypted with the Cipher, public JWK, `retired_at`/`ttl` once rotated out |
+//! | current signing key | `KEYS` | `CURRENT` | `kid` of the key that signs new tokens |
+//! | identity | `IDENTITY#<provider>#<subject>` | `IDENTITY` | (oauth group) user id; a copy under the user for listing |
+//! | passkey | `USER#<id>` | `PASSKEY#<id>` | (passkeys group) GSI1 on the credential id |
 //! | API key | `APIKEY#<sha256 hex>` | `APIKEY` | owner, name, scopes, expiry (`ttl`), claims snapshot; GSI1 `USER#<owner>` / `APIKEY#<id>` |
-//!
-//! The other kinds of DESIGN.md (identities, one-time tokens, passkeys, API keys, MFA, ...) belong
-//! to later groups and add their builders here.
+//! | MFA | `USER#<id>` | `MFA` | (mfa group) TOTP secret encrypted, last used step |
+//! | provider, connection, provider key | `PROVIDER#<id>` / `USER#<id>` | `META` / `CONNECTION#<p>` / `PROVIDERKEY#<p>` | (integrations group) secrets encrypted |
+//! | inbox | `INBOX#<id>` | `META` | (inboxes group) credentials encrypted; GSI1 by human user id |
+//! | challenge | `CHALLENGE#<id>` | `CHALLENGE` | (passkeys, oauth) ceremony state, `ttl` 5 min, consumed once |
 
 use crate::ports::Key;
 
 pub const PROFILE: &str = "PROFILE";
+pub const META: &str = "META";
 pub const SESSION_PREFIX: &str = "SESSION#";
 pub const MEMBER_PREFIX: &str = "MEMBER#";
+pub const INVITE_PREFIX: &str = "INVITE#";
 pub const WORKSPACE_PREFIX: &str = "WORKSPACE#";
+pub const PASSKEY_PREFIX: &str = "PASSKEY#";
+pub const CONNECTION_PREFIX: &str = "CONNECTION#";
+pub const PROVIDER_KEY_PREFIX: &str = "PROVIDERKEY#";
+/// The partition of the access-token signing keys.
+pub const KEYS_PARTITION: &str = "KEYS";
+/// The sort-key prefix of each signing key under `KEYS`.
+pub const SIGNING_KEY_PREFIX: &str = "KEY#";
 
 /// The partition of everything a user owns (`USER#<id>`); also the GSI1 key of their
 /// memberships.
@@ -47,8 +67,27 @@ pub fn refresh_token(token_hash: &str) -> Key {
     Key::new(format!("REFRESH#{token_hash}"), "REFRESH")
 }
 
+/// An emailed one-time token, by the SHA-256 of its secret.
+pub fn one_time_token(token_hash: &str) -> Key {
+    Key::new(format!("TOKEN#{token_hash}"), "TOKEN")
+}
+
+/// The per-user pointer to the one live emailed token of a purpose (`magic_link`, ...); issuing a
+/// new token replaces it, so the older token is void.
+pub fn current_one_time_token(user_id: &str, purpose: &str) -> Key {
+    Key::new(user_partition(user_id), format!("EMAILTOKEN#{purpose}"))
+}
+
+/// The 6-digit code of the latest magic link mailed to an address.
+pub fn one_time_code(normalized_email: &str, purpose: &str) -> Key {
+    Key::new(
+        format!("CODE#{normalized_email}"),
+        format!("CODE#{purpose}"),
+    )
+}
+
 pub fn workspace(workspace_id: &str) -> Key {
-    Key::new(workspace_partition(workspace_id), "META")
+    Key::new(workspace_partition(workspace_id), META)
 }
 
 pub fn workspace_partition(workspace_id: &str) -> String {
@@ -67,13 +106,15 @@ pub fn member_gsi1(workspace_id: &str, user_id: &str) -> (String, String) {
     (user_partition(user_id), workspace_partition(workspace_id))
 }
 
+pub fn invite(workspace_id: &str, invite_id: &str) -> Key {
+    Key::new(
+        workspace_partition(workspace_id),
+        format!("{INVITE_PREFIX}{invite_id}"),
+    )
+}
+
 pub const API_KEY_PK_PREFIX: &str = "APIKEY#";
 pub const API_KEY_GSI1_PREFIX: &str = "APIKEY#";
-
-/// An API key, found by the SHA-256 of the presented key.
-pub fn api_key(key_hash: &str) -> Key {
-    Key::new(format!("{API_KEY_PK_PREFIX}{key_hash}"), "APIKEY")
-}
 
 /// GSI1 of an API key: `(USER#<owner>, APIKEY#<id>)`, to list a user's keys and find one by id.
 pub fn api_key_gsi1(user_id: &str, key_id: &str) -> (String, String) {
@@ -88,6 +129,65 @@ pub fn rate(bucket: &str, window_start: i64) -> Key {
     Key::new(format!("RATE#{bucket}#{window_start}"), "RATE")
 }
 
+/// One access-token signing key, by its `kid`.
+pub fn signing_key(kid: &str) -> Key {
+    Key::new(KEYS_PARTITION, format!("{SIGNING_KEY_PREFIX}{kid}"))
+}
+
+/// The pointer to the key that signs new access tokens.
+pub fn current_signing_key() -> Key {
+    Key::new(KEYS_PARTITION, "CURRENT")
+}
+
+/// A sign-in identity at an OAuth/OIDC provider.
+pub fn identity(provider: &str, subject: &str) -> Key {
+    Key::new(format!("IDENTITY#{provider}#{subject}"), "IDENTITY")
+}
+
+pub fn passkey(user_id: &str, passkey_id: &str) -> Key {
+    Key::new(
+        user_partition(user_id),
+        format!("{PASSKEY_PREFIX}{passkey_id}"),
+    )
+}
+
+/// An API key, by the SHA-256 of its secret.
+pub fn api_key(key_hash: &str) -> Key {
+    Key::new(format!("APIKEY#{key_hash}"), "APIKEY")
+}
+
+/// A user's TOTP factor.
+pub fn mfa(user_id: &str) -> Key {
+    Key::new(user_partition(user_id), "MFA")
+}
+
+pub fn provider(provider_id: &str) -> Key {
+    Key::new(format!("PROVIDER#{provider_id}"), META)
+}
+
+pub fn connection(user_id: &str, provider: &str) -> Key {
+    Key::new(
+        user_partition(user_id),
+        format!("{CONNECTION_PREFIX}{provider}"),
+    )
+}
+
+pub fn provider_key(user_id: &str, provider: &str) -> Key {
+    Key::new(
+        user_partition(user_id),
+        format!("{PROVIDER_KEY_PREFIX}{provider}"),
+    )
+}
+
+pub fn inbox(inbox_id: &str) -> Key {
+    Key::new(format!("INBOX#{inbox_id}"), META)
+}
+
+/// A WebAuthn ceremony or an OAuth state, consumed once.
+pub fn challenge(challenge_id: &str) -> Key {
+    Key::new(format!("CHALLENGE#{challenge_id}"), "CHALLENGE")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -98,14 +198,43 @@ mod tests {
         assert_eq!(email_claim("a@b.co"), Key::new("EMAIL#a@b.co", "EMAIL"));
         assert_eq!(session("u1", "s1"), Key::new("USER#u1", "SESSION#s1"));
         assert_eq!(refresh_token("ab"), Key::new("REFRESH#ab", "REFRESH"));
+        assert_eq!(one_time_token("ab"), Key::new("TOKEN#ab", "TOKEN"));
+        assert_eq!(
+            current_one_time_token("u1", "password_reset"),
+            Key::new("USER#u1", "EMAILTOKEN#password_reset")
+        );
+        assert_eq!(
+            one_time_code("a@b.c", "magic_link"),
+            Key::new("CODE#a@b.c", "CODE#magic_link")
+        );
         assert_eq!(workspace("w1"), Key::new("WORKSPACE#w1", "META"));
         assert_eq!(member("w1", "u1"), Key::new("WORKSPACE#w1", "MEMBER#u1"));
         assert_eq!(
             member_gsi1("w1", "u1"),
             ("USER#u1".to_owned(), "WORKSPACE#w1".to_owned())
         );
+        assert_eq!(invite("w1", "i1"), Key::new("WORKSPACE#w1", "INVITE#i1"));
         assert_eq!(rate("signin:x", 60), Key::new("RATE#signin:x#60", "RATE"));
+        assert_eq!(signing_key("k1"), Key::new("KEYS", "KEY#k1"));
+        assert_eq!(current_signing_key(), Key::new("KEYS", "CURRENT"));
+        assert_eq!(
+            identity("google", "123"),
+            Key::new("IDENTITY#google#123", "IDENTITY")
+        );
+        assert_eq!(passkey("u1", "p1"), Key::new("USER#u1", "PASSKEY#p1"));
         assert_eq!(api_key("ab"), Key::new("APIKEY#ab", "APIKEY"));
+        assert_eq!(mfa("u1"), Key::new("USER#u1", "MFA"));
+        assert_eq!(provider("p1"), Key::new("PROVIDER#p1", "META"));
+        assert_eq!(
+            connection("u1", "github"),
+            Key::new("USER#u1", "CONNECTION#github")
+        );
+        assert_eq!(
+            provider_key("u1", "openai"),
+            Key::new("USER#u1", "PROVIDERKEY#openai")
+        );
+        assert_eq!(inbox("i1"), Key::new("INBOX#i1", "META"));
+        assert_eq!(challenge("c1"), Key::new("CHALLENGE#c1", "CHALLENGE"));
         assert_eq!(
             api_key_gsi1("u1", "k1"),
             ("USER#u1".to_owned(), "APIKEY#k1".to_owned())

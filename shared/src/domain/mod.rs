@@ -1,6 +1,7 @@
 //! Users, workspaces, sessions, credentials: types and rules, no I/O.
 //!
 //! - `keys`: every item kind of the single table and its key builders, in one place.
+//! - `to_item` / `from_item`: records to and from items (serde_json; `None` fields left out).
 //! - `ids`: UUID newtypes generated from the `Random` port.
 //! - `emails`: `EmailAddress::parse` (trimmed, normalized key for uniqueness).
 //! - `passwords`: the password policy and a `Password` that never prints.
@@ -25,8 +26,23 @@ pub mod workspaces;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use crate::Error;
 use crate::ports::{Item, Key};
-use crate::{Error, Result};
+
+/// A stored item that does not read as its record: a bug or a hand edit, never the client's fault.
+#[derive(Debug, thiserror::Error)]
+#[error("malformed item {key}")]
+pub struct MalformedItem {
+    pub key: String,
+    #[source]
+    pub source: serde_json::Error,
+}
+
+impl From<MalformedItem> for Error {
+    fn from(error: MalformedItem) -> Self {
+        Error::internal_cause(error)
+    }
+}
 
 /// A record as a table item: the key, then the record's fields (`None` fields left out).
 pub fn to_item<T: Serialize>(key: &Key, record: &T) -> Item {
@@ -41,11 +57,11 @@ pub fn to_item<T: Serialize>(key: &Key, record: &T) -> Item {
     item
 }
 
-/// A table item read back as a record; a malformed item is an internal error.
-pub fn from_item<T: DeserializeOwned>(item: Item) -> Result<T> {
+/// A table item read back as a record.
+pub fn from_item<T: DeserializeOwned>(item: Item) -> Result<T, MalformedItem> {
     let key = Key::of(&item).map(|k| k.to_string()).unwrap_or_default();
     serde_json::from_value(serde_json::Value::Object(item))
-        .map_err(|e| Error::internal(format!("malformed item {key}: {e}")))
+        .map_err(|source| MalformedItem { key, source })
 }
 
 /// Unix seconds as an RFC 3339 UTC timestamp, the form of every time in a JSON body.

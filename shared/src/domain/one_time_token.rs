@@ -4,7 +4,7 @@
 //! magic link also carries a 6-digit code, bound to its token by hashing the two together, so a
 //! code is worthless once its token is gone.
 //!
-//! Items (next to their key builders, see DESIGN.md "Storage"):
+//! Items (their keys are built in `domain::keys`, with every other kind's):
 //!
 //! | item | PK | SK | attributes |
 //! |---|---|---|---|
@@ -15,7 +15,10 @@
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-use crate::ports::{Key, Random};
+use serde::{Deserialize, Serialize};
+
+use super::{from_item, keys, to_item};
+use crate::ports::{Condition, Item, Key, Random, attr};
 
 /// Random bytes in every emailed token: 256 bits, well over the 128-bit floor.
 pub const TOKEN_BYTES: usize = 32;
@@ -138,24 +141,104 @@ pub fn normalize_email(email: &str) -> String {
     email.trim().to_lowercase()
 }
 
-pub fn token_key(token_hash: &str) -> Key {
-    Key::new(format!("TOKEN#{token_hash}"), "TOKEN")
+/// `TOKEN#<sha256>` / `TOKEN`: what an emailed token was issued for.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TokenRecord {
+    /// `Purpose::as_str`.
+    pub purpose: String,
+    pub user_id: String,
+    /// The address the token was mailed to, as given.
+    pub email: String,
+    /// The allow-listed redirect stored with the token.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub redirect: Option<String>,
+    /// Unix seconds; also the item's `ttl`.
+    pub expires_at: i64,
 }
 
-/// The per-user pointer to the one live token of a purpose; issuing a new token replaces it, so
-/// the older token is void.
-pub fn current_token_key(user_id: &str, purpose: Purpose) -> Key {
-    Key::new(
-        format!("USER#{user_id}"),
-        format!("EMAILTOKEN#{}", purpose.as_str()),
-    )
+impl TokenRecord {
+    pub fn to_item(&self, token_hash: &str) -> Item {
+        let mut item = to_item(&keys::one_time_token(token_hash), self);
+        item.insert(attr::TTL.into(), self.expires_at.into());
+        item
+    }
+
+    /// The record, if the item is one (a malformed item counts as no token).
+    pub fn from_item(item: Item) -> Option<Self> {
+        from_item(item).ok()
+    }
+
+    /// Live for `purpose` at `now`.
+    pub fn is_live_for(&self, purpose: Purpose, now: i64) -> bool {
+        self.purpose == purpose.as_str() && now < self.expires_at
+    }
 }
 
-pub fn code_key(normalized_email: &str, purpose: Purpose) -> Key {
-    Key::new(
-        format!("CODE#{normalized_email}"),
-        format!("CODE#{}", purpose.as_str()),
-    )
+/// `USER#<id>` / `EMAILTOKEN#<purpose>`: the one live token of a purpose.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CurrentToken {
+    pub token_hash: String,
+}
+
+impl CurrentToken {
+    pub fn key(user_id: &str, purpose: Purpose) -> Key {
+        keys::current_one_time_token(user_id, purpose.as_str())
+    }
+
+    pub fn to_item(&self, user_id: &str, purpose: Purpose, expires_at: i64) -> Item {
+        let mut item = to_item(&Self::key(user_id, purpose), self);
+        item.insert(attr::TTL.into(), expires_at.into());
+        item
+    }
+
+    pub fn from_item(item: Item) -> Option<Self> {
+        from_item(item).ok()
+    }
+
+    /// The pointer still names this token.
+    pub fn names(token_hash: &str) -> Condition {
+        Condition::Equals("token_hash".into(), token_hash.into())
+    }
+}
+
+/// `CODE#<normalized email>` / `CODE#<purpose>`: the code of the latest magic link to an address.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CodeRecord {
+    /// `hash_code(token_hash, code)`.
+    pub code_hash: String,
+    pub token_hash: String,
+    pub user_id: String,
+    /// Tries so far (atomic add, `ATTEMPTS`).
+    pub attempts: i64,
+    /// Unix seconds after which the code is void.
+    pub ttl: i64,
+}
+
+impl CodeRecord {
+    /// The counter of tries.
+    pub const ATTEMPTS: &'static str = "attempts";
+
+    pub fn key(email: &str, purpose: Purpose) -> Key {
+        keys::one_time_code(&normalize_email(email), purpose.as_str())
+    }
+
+    pub fn to_item(&self, email: &str, purpose: Purpose) -> Item {
+        to_item(&Self::key(email, purpose), self)
+    }
+
+    pub fn from_item(item: Item) -> Option<Self> {
+        from_item(item).ok()
+    }
+
+    /// The code item is still this code.
+    pub fn is_code(code_hash: &str) -> Condition {
+        Condition::Equals("code_hash".into(), code_hash.into())
+    }
+
+    /// The code item still belongs to this token.
+    pub fn of_token(token_hash: &str) -> Condition {
+        Condition::Equals("token_hash".into(), token_hash.into())
+    }
 }
 
 /// Words for a lifetime, as emails say it: "15 minutes", "1 hour", "7 days".
@@ -267,14 +350,33 @@ mod tests {
 
     #[test]
     fn keys_follow_the_table_design() {
-        assert_eq!(token_key("ab").to_string(), "TOKEN#ab|TOKEN");
         assert_eq!(
-            current_token_key("u1", Purpose::PasswordReset).to_string(),
+            CurrentToken::key("u1", Purpose::PasswordReset).to_string(),
             "USER#u1|EMAILTOKEN#password_reset"
         );
         assert_eq!(
-            code_key("a@b.c", Purpose::MagicLink).to_string(),
+            CodeRecord::key(" A@B.c ", Purpose::MagicLink).to_string(),
             "CODE#a@b.c|CODE#magic_link"
         );
+    }
+
+    #[test]
+    fn a_token_record_round_trips_and_expires_with_its_item() {
+        let record = TokenRecord {
+            purpose: Purpose::MagicLink.as_str().into(),
+            user_id: "u1".into(),
+            email: "a@b.co".into(),
+            redirect: None,
+            expires_at: 50,
+        };
+        let item = record.to_item("h");
+        assert_eq!(item["ttl"], 50);
+        assert_eq!(item["PK"], "TOKEN#h");
+        assert!(!item.contains_key("redirect"));
+        let back = TokenRecord::from_item(item).unwrap();
+        assert_eq!(back, record);
+        assert!(back.is_live_for(Purpose::MagicLink, 49));
+        assert!(!back.is_live_for(Purpose::MagicLink, 50));
+        assert!(!back.is_live_for(Purpose::VerifyEmail, 49));
     }
 }

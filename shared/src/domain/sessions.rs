@@ -13,8 +13,7 @@ use sha2::{Digest, Sha256};
 use super::keys;
 use super::users::User;
 use super::{from_item, to_item};
-use crate::Result;
-use crate::ports::{Item, Random, attr};
+use crate::ports::{Condition, Item, Key, Random, Write, attr};
 use crate::services::tokens::Subject;
 
 /// Random bytes in a refresh token (256 bits; the floor is 128).
@@ -63,13 +62,42 @@ pub struct Session {
 
 impl Session {
     pub fn to_item(&self) -> Item {
-        let mut item = to_item(&keys::session(&self.user_id, &self.id), self);
+        let mut item = to_item(&Self::key(&self.user_id, &self.id), self);
         item.insert(attr::TTL.into(), self.expires_at.into());
         item
     }
 
-    pub fn from_item(item: Item) -> Result<Self> {
+    pub fn from_item(item: Item) -> Result<Self, super::MalformedItem> {
         from_item(item)
+    }
+
+    pub fn key(user_id: &str, session_id: &str) -> Key {
+        keys::session(user_id, session_id)
+    }
+
+    /// The session moves on to a new refresh token: conditional on it still pointing at the old
+    /// one, so a revoked session or a concurrent rotation that won cancels the transaction.
+    pub fn rotation(
+        user_id: &str,
+        session_id: &str,
+        old_hash: &str,
+        new_hash: &str,
+        now: i64,
+        context: &SessionContext,
+    ) -> Write {
+        let mut set = Item::new();
+        set.insert("refresh_hash".into(), new_hash.into());
+        set.insert("last_used_at".into(), now.into());
+        set.insert("ip".into(), context.ip.clone().into());
+        if let Some(agent) = &context.user_agent {
+            set.insert("user_agent".into(), agent.clone().into());
+        }
+        Write::Update {
+            key: Self::key(user_id, session_id),
+            set,
+            remove: vec![],
+            condition: Some(Condition::Equals("refresh_hash".into(), old_hash.into())),
+        }
     }
 
     /// Live at `now`: the store hides items past `ttl`, but every read checks too.
@@ -155,13 +183,31 @@ pub struct RefreshRecord {
 
 impl RefreshRecord {
     pub fn to_item(&self, token_hash: &str) -> Item {
-        let mut item = to_item(&keys::refresh_token(token_hash), self);
+        let mut item = to_item(&Self::key(token_hash), self);
         item.insert(attr::TTL.into(), self.expires_at.into());
         item
     }
 
-    pub fn from_item(item: Item) -> Result<Self> {
+    pub fn from_item(item: Item) -> Result<Self, super::MalformedItem> {
         from_item(item)
+    }
+
+    pub fn key(token_hash: &str) -> Key {
+        keys::refresh_token(token_hash)
+    }
+
+    /// Retire an active token: it stays, `rotated`, so a replay is recognised. Conditional on it
+    /// still being active: of concurrent uses, one wins.
+    pub fn retirement(token_hash: &str, now: i64) -> Write {
+        let mut set = Item::new();
+        set.insert("state".into(), REFRESH_ROTATED.into());
+        set.insert("rotated_at".into(), now.into());
+        Write::Update {
+            key: Self::key(token_hash),
+            set,
+            remove: vec![],
+            condition: Some(Condition::Equals("state".into(), REFRESH_ACTIVE.into())),
+        }
     }
 }
 

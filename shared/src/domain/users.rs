@@ -5,8 +5,7 @@ use serde::{Deserialize, Serialize};
 use super::emails::EmailAddress;
 use super::keys;
 use super::{from_item, to_item};
-use crate::Result;
-use crate::ports::Item;
+use crate::ports::{Condition, Item, Key};
 
 /// The plan every new user starts on (plans: free < personal < business < enterprise).
 pub const DEFAULT_PLAN: &str = "free";
@@ -46,7 +45,7 @@ pub struct User {
 }
 
 impl User {
-    pub fn key(&self) -> crate::ports::Key {
+    pub fn key(&self) -> Key {
         keys::user(&self.id)
     }
 
@@ -54,12 +53,55 @@ impl User {
         to_item(&self.key(), self)
     }
 
-    pub fn from_item(item: Item) -> Result<Self> {
+    pub fn from_item(item: Item) -> Result<Self, super::MalformedItem> {
         from_item(item)
     }
 
     pub fn has_password(&self) -> bool {
         self.password_hash.is_some()
+    }
+}
+
+/// A typed change to a user record: the attributes it sets, written under optimistic locking.
+#[derive(Clone, Debug, Default, PartialEq)]
+#[must_use]
+pub struct UserUpdate {
+    set: Item,
+}
+
+impl UserUpdate {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// A new password hash, and when it changed.
+    pub fn password(mut self, password_hash: String, changed_at: i64) -> Self {
+        self.set
+            .insert("password_hash".into(), password_hash.into());
+        self.set
+            .insert("password_changed_at".into(), changed_at.into());
+        self
+    }
+
+    /// A new plan and the user's own features (beyond those the plan grants).
+    pub fn plan(mut self, plan: super::plans::Plan, features: Vec<String>) -> Self {
+        self.set.insert("plan".into(), plan.as_str().into());
+        self.set.insert("features".into(), features.into());
+        self
+    }
+
+    /// The address is proven.
+    pub fn email_verified(mut self) -> Self {
+        self.set.insert("email_verified".into(), true.into());
+        self
+    }
+
+    /// The write of this change to `user` as read: the key, the attributes to set (stamped with
+    /// `updated_at` and the next `version`) and the condition that the version read is current.
+    pub fn for_user(mut self, user: &User, now: i64) -> (Key, Item, Condition) {
+        self.set.insert("updated_at".into(), now.into());
+        self.set.insert("version".into(), (user.version + 1).into());
+        (user.key(), self.set, Condition::version(user.version))
     }
 }
 
@@ -89,7 +131,7 @@ impl EmailClaim {
         to_item(&keys::email_claim(normalized), self)
     }
 
-    pub fn from_item(item: Item) -> Result<Self> {
+    pub fn from_item(item: Item) -> Result<Self, super::MalformedItem> {
         from_item(item)
     }
 }
@@ -124,6 +166,26 @@ mod tests {
         assert_eq!(Key::of(&item), Some(Key::new("USER#u1", "PROFILE")));
         assert!(!item.contains_key("password_hash"));
         assert_eq!(User::from_item(item).unwrap(), user());
+    }
+
+    #[test]
+    fn a_user_update_bumps_the_version_under_the_version_read() {
+        let (key, set, condition) = UserUpdate::new()
+            .email_verified()
+            .password("phc".into(), 7)
+            .for_user(&user(), 9);
+        assert_eq!(key, user().key());
+        assert_eq!(condition, Condition::version(1));
+        assert_eq!(set["version"], 2);
+        assert_eq!(set["updated_at"], 9);
+        assert_eq!(set["email_verified"], true);
+        assert_eq!(set["password_hash"], "phc");
+        assert_eq!(set["password_changed_at"], 7);
+        let mut item = user().to_item();
+        item.extend(set);
+        let updated = User::from_item(item).unwrap();
+        assert!(updated.email_verified);
+        assert_eq!(updated.version, 2);
     }
 
     #[test]

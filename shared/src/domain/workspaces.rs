@@ -5,7 +5,6 @@ use serde::{Deserialize, Serialize};
 
 use super::keys;
 use super::{from_item, to_item};
-use crate::Result;
 use crate::ports::{Item, attr};
 
 pub const ROLE_OWNER: &str = "owner";
@@ -30,7 +29,7 @@ impl Workspace {
         to_item(&keys::workspace(&self.id), self)
     }
 
-    pub fn from_item(item: Item) -> Result<Self> {
+    pub fn from_item(item: Item) -> Result<Self, super::MalformedItem> {
         from_item(item)
     }
 }
@@ -53,7 +52,7 @@ impl Member {
         item
     }
 
-    pub fn from_item(item: Item) -> Result<Self> {
+    pub fn from_item(item: Item) -> Result<Self, super::MalformedItem> {
         from_item(item)
     }
 }

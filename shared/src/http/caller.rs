@@ -199,7 +199,7 @@ impl FromRequestParts<AppState> for MaybeCaller {
         match authenticate(state, parts).await {
             Ok(caller) => Ok(Self(Some(caller))),
             // A backend failure is not "signed out": say so.
-            Err(error) if error.status.is_server_error() => Err(error),
+            Err(error) if error.status().is_server_error() => Err(error),
             Err(_) => Ok(Self(None)),
         }
     }

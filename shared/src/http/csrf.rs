@@ -102,6 +102,6 @@ mod tests {
         assert!(verify(&config, &headers(None, Some(&token))).is_err());
         let other = new_secret(&OsRandom);
         let error = verify(&config, &headers(Some(&other), Some(&token))).unwrap_err();
-        assert_eq!(error.code, "csrf_failed");
+        assert_eq!(error.code, crate::error::ErrorCode::CsrfFailed);
     }
 }

@@ -127,7 +127,7 @@ mod tests {
     #[test]
     fn a_missing_field_is_named() {
         let error = parse::<SignIn>(br#"{"email":"a@b.c"}"#).unwrap_err();
-        assert_eq!(error.status, StatusCode::BAD_REQUEST);
+        assert_eq!(error.status(), StatusCode::BAD_REQUEST);
         assert_eq!(error.extra["field"], "password");
         assert!(error.message.contains("password"), "{}", error.message);
     }
@@ -141,8 +141,8 @@ mod tests {
     #[test]
     fn malformed_json_is_a_400() {
         let error = parse::<SignIn>(b"{nope").unwrap_err();
-        assert_eq!(error.status, StatusCode::BAD_REQUEST);
-        assert_eq!(error.code, "invalid_request");
+        assert_eq!(error.status(), StatusCode::BAD_REQUEST);
+        assert_eq!(error.code, crate::error::ErrorCode::InvalidRequest);
     }
 
     #[test]

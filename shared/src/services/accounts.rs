@@ -12,12 +12,13 @@ use crate::domain::passwords::Password;
 use crate::domain::sessions::SessionContext;
 use crate::domain::users::{DEFAULT_PLAN, EmailClaim, User};
 use crate::domain::workspaces::{Member, ROLE_OWNER, Workspace, personal_workspace_name};
+use crate::error::ErrorCode;
 use crate::ports::{Condition, StoreError, Write};
 use crate::services::rate_limit::{
     self, SIGN_IN_FAILURES_PER_ACCOUNT, SIGN_IN_FAILURES_PER_ADDRESS,
 };
 use crate::services::sessions::{self, AuthResponse};
-use crate::services::{passwords, tokens};
+use crate::services::{passwords, tokens, users};
 use crate::{AppState, Error, Result};
 
 /// The methods a password sign-in used.
@@ -111,7 +112,10 @@ pub async fn sign_up(
 }
 
 fn email_taken() -> Error {
-    Error::conflict("email_taken", "An account with this email already exists")
+    Error::conflict(
+        ErrorCode::EmailTaken,
+        "An account with this email already exists",
+    )
 }
 
 /// The `mfa_required` answer of a first factor when the user has MFA enabled (API.md).
@@ -191,7 +195,7 @@ pub async fn sign_in(
     let user = match claim? {
         Some(item) => {
             let claim = EmailClaim::from_item(item)?;
-            load_user(state, &claim.user_id).await?
+            users::load(state, &claim.user_id).await?
         }
         None => None,
     };
@@ -212,50 +216,8 @@ pub async fn sign_in(
     first_factor_passed(state, &user, PASSWORD_AMR, context).await
 }
 
-/// The user, if the account exists.
-pub async fn load_user(state: &AppState, user_id: &str) -> Result<Option<User>> {
-    state
-        .table
-        .get(&keys::user(user_id))
-        .await?
-        .map(User::from_item)
-        .transpose()
-}
-
-/// Set attributes of the user under optimistic locking (the `version` read with it must still be
-/// current); answers the user as written. A concurrent change answers `409 conflict`.
-pub async fn update_user(
-    state: &AppState,
-    user: &User,
-    mut set: crate::ports::Item,
-) -> Result<User> {
-    set.insert("updated_at".into(), state.clock.unix().into());
-    set.insert("version".into(), (user.version + 1).into());
-    match state
-        .table
-        .update(
-            &user.key(),
-            set,
-            vec![],
-            Some(Condition::version(user.version)),
-        )
-        .await
-    {
-        Ok(item) => User::from_item(item),
-        Err(StoreError::ConditionFailed) => Err(Error::conflict(
-            "conflict",
-            "The account changed at the same time; try again",
-        )),
-        Err(error) => Err(error.into()),
-    }
-}
-
-/// The user behind a verified token; a token for a deleted user is not valid.
-pub async fn require_user(state: &AppState, user_id: &str) -> Result<User> {
-    load_user(state, user_id)
-        .await?
-        .ok_or_else(|| Error::invalid_token("The account no longer exists"))
-}
+/// The user behind a verified token (the users service's, here for the accounts handlers).
+pub use crate::services::users::require as require_user;
 
 /// One of a user's workspaces and their role in it.
 #[derive(Clone, Debug, PartialEq)]
@@ -273,7 +235,7 @@ pub async fn memberships(state: &AppState, user_id: &str) -> Result<Vec<Membersh
         .await?
         .into_iter()
         .map(Member::from_item)
-        .collect::<Result<Vec<_>>>()?;
+        .collect::<Result<Vec<_>, _>>()?;
     let workspace_keys: Vec<_> = members
         .iter()
         .map(|m| keys::workspace(&m.workspace_id))
@@ -314,17 +276,11 @@ pub async fn change_password(
         rate_limit::record(state, SIGN_IN_FAILURES_PER_ACCOUNT, &limit_subject).await?;
         return Err(Error::invalid_credentials().with_extra("field", "current_password"));
     }
-    let new_password = Password::new_checked(
-        new_password,
-        state.config.password_min_length,
-        &[&user.email, &user.name],
-    )?;
-    let hash = passwords::hash(state, new_password).await?;
-    let mut set = crate::ports::Item::new();
-    set.insert("password_hash".into(), hash.into());
-    set.insert("password_changed_at".into(), state.clock.unix().into());
-    update_user(state, &user, set).await?;
-    sessions::revoke_all_except(state, user_id, Some(current_session)).await
+    let new_password = users::check_new_password(state, &user, new_password)?;
+    let (_, revoked) =
+        users::set_password_and_revoke_sessions(state, &user, new_password, Some(current_session))
+            .await?;
+    Ok(revoked)
 }
 
 /// What `/auth/check-email` answers.
@@ -342,18 +298,7 @@ pub async fn check_email(
     context: &SessionContext,
 ) -> Result<EmailCheck> {
     rate_limit::hit(state, rate_limit::CHECK_EMAIL_PER_ADDRESS, &context.ip).await?;
-    let Some(item) = state
-        .table
-        .get(&keys::email_claim(email.normalized()))
-        .await?
-    else {
-        return Ok(EmailCheck {
-            exists: false,
-            methods: vec![],
-        });
-    };
-    let claim = EmailClaim::from_item(item)?;
-    let Some(user) = load_user(state, &claim.user_id).await? else {
+    let Some(user) = users::find_by_email(state, email).await? else {
         return Ok(EmailCheck {
             exists: false,
             methods: vec![],

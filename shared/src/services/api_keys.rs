@@ -3,6 +3,7 @@
 
 use serde::Serialize;
 
+use crate::domain::MalformedItem;
 use crate::domain::api_keys::{
     API_KEY_AMR, ApiKeyRecord, DEFAULT_SCOPES, MAX_NAME_CHARS, MAX_SCOPES, NewApiKey, is_scope_name,
 };
@@ -12,8 +13,8 @@ use crate::domain::plans::Plan;
 use crate::domain::sessions::{ClaimsSnapshot, token_hash};
 use crate::domain::timestamp;
 use crate::ports::{Condition, Item, StoreError};
-use crate::services::accounts;
 use crate::services::tokens::AccessClaims;
+use crate::services::users;
 use crate::{AppState, Error};
 
 /// How often `last_used_at` is written at most: a busy key costs no write per request.
@@ -40,6 +41,8 @@ pub enum ApiKeyError {
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]
+    Malformed(#[from] MalformedItem),
+    #[error(transparent)]
     Api(#[from] Error),
 }
 
@@ -54,6 +57,7 @@ impl From<ApiKeyError> for Error {
                 Error::invalid_token("The API key's account no longer exists")
             }
             ApiKeyError::Store(error) => error.into(),
+            ApiKeyError::Malformed(error) => error.into(),
             ApiKeyError::Api(error) => error,
         }
     }
@@ -149,7 +153,7 @@ pub async fn create(
         .filter(|n| !n.is_empty())
         .map(|n| n.chars().take(MAX_NAME_CHARS).collect())
         .unwrap_or_else(|| "API key".to_owned());
-    let user = accounts::require_user(state, user_id).await?;
+    let user = users::require(state, user_id).await?;
     let new = NewApiKey::generate(state.random.as_ref(), &state.config.api_key_prefix);
     let mut snapshot = ClaimsSnapshot::of(&user, &[API_KEY_AMR], 1);
     snapshot.scope = scopes.join(" ");

@@ -14,9 +14,8 @@ use crate::domain::one_time_token::{Purpose, lifetime_in_words};
 use crate::domain::users::User;
 use crate::services::mail_templates::{self, MailContext, MailKind};
 use crate::services::one_time_tokens::{self, Redeemed, invalid_link};
-use crate::services::rate_limit;
+use crate::services::{rate_limit, users};
 use crate::{AppState, Config, Error, Result};
-use users::*;
 
 /// The answer to a magic-link request, known address or not (seed 001's wording).
 pub const MAGIC_LINK_SENT: &str = "Magic link sent to your email";
@@ -98,7 +97,7 @@ pub async fn request_magic_link(
     email: &EmailAddress,
     redirect_url: Option<&str>,
 ) -> Result<()> {
-    let Some(user) = find_by_email(state, email).await? else {
+    let Some(user) = users::find_by_email(state, email).await? else {
         tracing::info!("magic link requested for an address without an account; nothing sent");
         return Ok(());
     };
@@ -161,7 +160,7 @@ pub async fn send_verification(
     user_id: &str,
     email: Option<&EmailAddress>,
 ) -> Result<()> {
-    let user = load_user(state, user_id)
+    let user = users::load(state, user_id)
         .await?
         .ok_or_else(Error::unauthenticated)?;
     if let Some(email) = email
@@ -204,7 +203,7 @@ pub async fn forgot_password(
     email: &EmailAddress,
     redirect_url: Option<&str>,
 ) -> Result<()> {
-    let Some(user) = find_by_email(state, email).await? else {
+    let Some(user) = users::find_by_email(state, email).await? else {
         tracing::info!("password reset requested for an address without an account; nothing sent");
         return Ok(());
     };
@@ -234,10 +233,10 @@ pub async fn forgot_password(
 pub async fn reset_password(state: &AppState, token: &str, new_password: String) -> Result<()> {
     let pending = one_time_tokens::peek_link(state, Purpose::PasswordReset, token).await?;
     let user = holder_of(state, &pending, invalid_link).await?;
-    let password = check_new_password(state, &user, new_password)?;
+    let password = users::check_new_password(state, &user, new_password)?;
     let redeemed = one_time_tokens::redeem_link(state, Purpose::PasswordReset, token).await?;
     let user = holder_of(state, &redeemed, invalid_link).await?;
-    let user = set_password_and_revoke_sessions(state, &user, password).await?;
+    let (user, _) = users::set_password_and_revoke_sessions(state, &user, password, None).await?;
     // Receiving the reset mail proves the address too.
     mark_verified(state, user, &redeemed.email).await?;
     Ok(())
@@ -245,7 +244,7 @@ pub async fn reset_password(state: &AppState, token: &str, new_password: String)
 
 /// The user a redeemed token was issued to, still holding the address it was mailed to.
 async fn holder_of(state: &AppState, redeemed: &Redeemed, refuse: fn() -> Error) -> Result<User> {
-    let user = load_user(state, &redeemed.user_id)
+    let user = users::load(state, &redeemed.user_id)
         .await?
         .ok_or_else(refuse)?;
     if user.email_normalized != redeemed.email.trim().to_lowercase() {
@@ -259,7 +258,7 @@ async fn mark_verified(state: &AppState, user: User, email: &str) -> Result<User
     if user.email_verified {
         return Ok(user);
     }
-    mark_email_verified(state, &user, email).await
+    users::mark_email_verified(state, user, email).await
 }
 
 /// Count a mail of this kind to the user's address; false (and a log line) when over the cap.
@@ -297,85 +296,6 @@ async fn deliver(state: &AppState, kind: MailKind, user: &User, link: &str, code
     match state.mailer.send(&email).await {
         Ok(()) => tracing::info!(?kind, user_id = %user.id, "mail sent"),
         Err(error) => tracing::error!(?kind, user_id = %user.id, %error, "mail not sent"),
-    }
-}
-
-/// What this group needs from the accounts domain beyond its services: small and kept here so
-/// the accounts group's files stay its own.
-mod users {
-    use crate::domain::emails::EmailAddress;
-    use crate::domain::keys;
-    use crate::domain::passwords::Password;
-    use crate::domain::users::{EmailClaim, User};
-    use crate::ports::Item;
-    use crate::services::{passwords, sessions};
-    use crate::{AppState, Error, Result};
-
-    pub use crate::services::accounts::{load_user, update_user};
-
-    /// The account holding the address, if any.
-    pub async fn find_by_email(state: &AppState, email: &EmailAddress) -> Result<Option<User>> {
-        let Some(item) = state
-            .table
-            .get(&keys::email_claim(email.normalized()))
-            .await?
-        else {
-            return Ok(None);
-        };
-        let claim = EmailClaim::from_item(item)?;
-        load_user(state, &claim.user_id).await
-    }
-
-    /// A new password for the user, checked against the policy (the user's address and name
-    /// count as words an attacker tries first).
-    pub fn check_new_password(state: &AppState, user: &User, raw: String) -> Result<Password> {
-        Password::new_checked(
-            raw,
-            state.config.password_min_length,
-            &[&user.email, &user.name],
-        )
-    }
-
-    /// Replace the password and revoke every session: old refresh tokens stop working, and
-    /// access tokens naming those sessions stop working on our endpoints.
-    pub async fn set_password_and_revoke_sessions(
-        state: &AppState,
-        user: &User,
-        password: Password,
-    ) -> Result<User> {
-        let hash = passwords::hash(state, password).await?;
-        let mut set = Item::new();
-        set.insert("password_hash".into(), hash.into());
-        set.insert("password_changed_at".into(), state.clock.unix().into());
-        let user = update_user(state, user, set).await?;
-        sessions::revoke_all_except(state, &user.id, None).await?;
-        Ok(user)
-    }
-
-    /// Mark the user's address verified, if it is still `email`. One retry when the user changed
-    /// under us (a concurrent sign-in updating the profile, say).
-    pub async fn mark_email_verified(state: &AppState, user: &User, email: &str) -> Result<User> {
-        let mut user = user.clone();
-        for _ in 0..2 {
-            if user.email_verified || user.email_normalized != email.trim().to_lowercase() {
-                return Ok(user);
-            }
-            let mut set = Item::new();
-            set.insert("email_verified".into(), true.into());
-            match update_user(state, &user, set).await {
-                Ok(updated) => return Ok(updated),
-                Err(error) if error.code == "conflict" => {
-                    user = load_user(state, &user.id)
-                        .await?
-                        .ok_or_else(|| Error::internal("the user vanished while verifying"))?;
-                }
-                Err(error) => return Err(error),
-            }
-        }
-        Err(Error::conflict(
-            "conflict",
-            "The account changed at the same time; try again",
-        ))
     }
 }
 

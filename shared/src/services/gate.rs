@@ -150,7 +150,10 @@ mod tests {
 
     #[test]
     fn no_caller_is_401_and_ungated_routes_need_only_a_caller() {
-        assert_eq!(decide(None, "GET", "/x", &gates()).unwrap_err().status, 401);
+        assert_eq!(
+            decide(None, "GET", "/x", &gates()).unwrap_err().status(),
+            401
+        );
         let allowed = decide(Some(&caller("free", &[])), "GET", "/x", &gates()).unwrap();
         assert_eq!(allowed.sub, "u1");
         assert_eq!(allowed.org.as_deref(), Some("w1"));
@@ -165,7 +168,7 @@ mod tests {
             &gates(),
         )
         .unwrap_err();
-        assert_eq!(error.status, 403);
+        assert_eq!(error.status(), 403);
         let body = error.body();
         assert_eq!(body["code"], "plan_required");
         assert_eq!(body["error"], "Upgrade required");

@@ -1,6 +1,7 @@
 //! Use cases over the ports.
 //!
 //! - `accounts`: sign-up, password sign-in, profile, password change, check-email.
+//! - `users`: the one users service: reads, typed updates, new passwords, verified addresses.
 //! - `sessions`: starting a session (the AuthResponse), refresh rotation, listing, revocation.
 //! - `passwords`: argon2id off the executor, dummy hash for unknown accounts.
 //! - `rate_limit`: fixed-window counters in the table.
@@ -22,3 +23,4 @@ pub mod plans;
 pub mod rate_limit;
 pub mod sessions;
 pub mod tokens;
+pub mod users;

@@ -1,16 +1,47 @@
 //! Emailed one-time tokens over the table: issue (voiding the user's previous token of the same
 //! purpose), redeem by link, redeem a magic link's code by email. Every redemption is a
 //! conditional delete in one transaction, so a token works exactly once even when twenty requests
-//! race for it. Keys and rules are in `domain::one_time_token`.
+//! race for it. Records and rules are in `domain::one_time_token`, keys in `domain::keys`.
 
-use serde_json::{Value, json};
-
+use crate::domain::keys;
 use crate::domain::one_time_token::{
-    MAX_CODE_ATTEMPTS, OneTimeToken, Purpose, code_key, code_matches, current_token_key,
-    generate_code, hash_code, hash_token, looks_like_token, normalize_email, token_key,
+    CodeRecord, CurrentToken, MAX_CODE_ATTEMPTS, OneTimeToken, Purpose, TokenRecord, code_matches,
+    generate_code, hash_code, hash_token, looks_like_token,
 };
-use crate::ports::{Condition, Item, StoreError, Write};
-use crate::{AppState, Error, Result};
+use crate::error::ErrorCode;
+use crate::ports::{Condition, StoreError, Write};
+use crate::{AppState, Error};
+
+/// How using an emailed token failed.
+#[derive(Debug, thiserror::Error)]
+pub enum TokenError {
+    /// The link's token is unknown, used, voided, expired or of another purpose: all look the
+    /// same from outside.
+    #[error("the link is invalid or has expired")]
+    InvalidLink,
+    /// The code is wrong, spent or voided.
+    #[error("the code is invalid or has expired")]
+    InvalidCode,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl From<TokenError> for Error {
+    fn from(error: TokenError) -> Self {
+        match error {
+            TokenError::InvalidLink => Error::new(
+                ErrorCode::InvalidLink,
+                "This link or code is invalid or has expired",
+            ),
+            TokenError::InvalidCode => {
+                Error::new(ErrorCode::InvalidCode, "The code is invalid or has expired")
+            }
+            TokenError::Store(error) => error.into(),
+        }
+    }
+}
+
+pub type Result<T, E = TokenError> = std::result::Result<T, E>;
 
 /// A token just issued: the secret and code go into the email and nowhere else.
 pub struct Issued {
@@ -31,25 +62,14 @@ pub struct Redeemed {
     pub redirect: Option<String>,
 }
 
-/// The one answer for every unusable token: unknown, used, voided, expired or of another purpose
-/// look the same from outside.
+/// The one answer for every unusable link.
 pub fn invalid_link() -> Error {
-    Error::new(
-        http::StatusCode::BAD_REQUEST,
-        "Invalid token",
-        "invalid_token",
-        "This link or code is invalid or has expired",
-    )
+    TokenError::InvalidLink.into()
 }
 
 /// The one answer for a wrong, spent or voided code.
 pub fn invalid_code() -> Error {
-    Error::new(
-        http::StatusCode::UNAUTHORIZED,
-        "Invalid code",
-        "invalid_code",
-        "The code is invalid or has expired",
-    )
+    TokenError::InvalidCode.into()
 }
 
 /// Issue a token of `purpose` for the user, replacing (and so voiding) the previous one. With
@@ -65,65 +85,55 @@ pub async fn issue(
     let now = state.clock.unix();
     let expires_at = now + state.config.email_token_ttl.as_secs() as i64;
     let token = OneTimeToken::generate(state.random.as_ref());
-    let pointer_key = current_token_key(user_id, purpose);
+    let pointer_key = CurrentToken::key(user_id, purpose);
 
     let mut writes = Vec::with_capacity(4);
     // Drop the previous token's item now rather than waiting for its TTL; the pointer alone
     // already makes it unusable.
-    if let Some(previous) = state.table.get(&pointer_key).await?
-        && let Some(previous_hash) = previous.get("token_hash").and_then(Value::as_str)
-        && previous_hash != token.hash()
+    if let Some(previous) = state
+        .table
+        .get(&pointer_key)
+        .await?
+        .and_then(CurrentToken::from_item)
+        && previous.token_hash != token.hash()
     {
         writes.push(Write::Delete {
-            key: token_key(previous_hash),
+            key: keys::one_time_token(&previous.token_hash),
             condition: None,
         });
     }
 
-    let mut token_item = token_key(token.hash()).item();
-    extend(
-        &mut token_item,
-        json!({
-            "purpose": purpose.as_str(),
-            "user_id": user_id,
-            "email": email,
-            "expires_at": expires_at,
-            "ttl": expires_at,
-        }),
-    );
-    if let Some(redirect) = redirect {
-        token_item.insert("redirect".into(), Value::from(redirect));
-    }
+    let record = TokenRecord {
+        purpose: purpose.as_str().to_owned(),
+        user_id: user_id.to_owned(),
+        email: email.to_owned(),
+        redirect: redirect.map(str::to_owned),
+        expires_at,
+    };
     writes.push(Write::Put {
-        item: token_item,
+        item: record.to_item(token.hash()),
         condition: Some(Condition::NotExists),
     });
 
-    let mut pointer = pointer_key.item();
-    extend(
-        &mut pointer,
-        json!({ "token_hash": token.hash(), "ttl": expires_at }),
-    );
+    let pointer = CurrentToken {
+        token_hash: token.hash().to_owned(),
+    };
     writes.push(Write::Put {
-        item: pointer,
+        item: pointer.to_item(user_id, purpose, expires_at),
         condition: None,
     });
 
     let code = if with_code {
         let code = generate_code(state.random.as_ref());
-        let mut code_item = code_key(&normalize_email(email), purpose).item();
-        extend(
-            &mut code_item,
-            json!({
-                "code_hash": hash_code(token.hash(), &code),
-                "token_hash": token.hash(),
-                "user_id": user_id,
-                "attempts": 0,
-                "ttl": expires_at,
-            }),
-        );
+        let record = CodeRecord {
+            code_hash: hash_code(token.hash(), &code),
+            token_hash: token.hash().to_owned(),
+            user_id: user_id.to_owned(),
+            attempts: 0,
+            ttl: expires_at,
+        };
         writes.push(Write::Put {
-            item: code_item,
+            item: record.to_item(email, purpose),
             condition: None,
         });
         Some(code)
@@ -148,15 +158,15 @@ async fn find_live_link(
 ) -> Result<(String, Redeemed)> {
     let secret = secret.trim();
     if !looks_like_token(secret) {
-        return Err(invalid_link());
+        return Err(TokenError::InvalidLink);
     }
     let token_hash = hash_token(secret);
     let item = state
         .table
-        .get(&token_key(&token_hash))
+        .get(&keys::one_time_token(&token_hash))
         .await?
-        .ok_or_else(invalid_link)?;
-    let redeemed = live_token(state, purpose, &item).ok_or_else(invalid_link)?;
+        .ok_or(TokenError::InvalidLink)?;
+    let redeemed = live_token(state, purpose, item).ok_or(TokenError::InvalidLink)?;
     Ok((token_hash, redeemed))
 }
 
@@ -164,17 +174,14 @@ async fn find_live_link(
 /// reason, a weak new password say, leaves the link usable). `redeem_link` must follow.
 pub async fn peek_link(state: &AppState, purpose: Purpose, secret: &str) -> Result<Redeemed> {
     let (token_hash, redeemed) = find_live_link(state, purpose, secret).await?;
-    let pointer = state
+    let current = state
         .table
-        .get(&current_token_key(&redeemed.user_id, purpose))
-        .await?;
-    let current = pointer
-        .as_ref()
-        .and_then(|item| item.get("token_hash"))
-        .and_then(Value::as_str)
-        == Some(token_hash.as_str());
+        .get(&CurrentToken::key(&redeemed.user_id, purpose))
+        .await?
+        .and_then(CurrentToken::from_item)
+        .is_some_and(|pointer| pointer.token_hash == token_hash);
     if !current {
-        return Err(invalid_link());
+        return Err(TokenError::InvalidLink);
     }
     Ok(redeemed)
 }
@@ -186,19 +193,16 @@ pub async fn redeem_link(state: &AppState, purpose: Purpose, secret: &str) -> Re
     let writes = consume_writes(&token_hash, purpose, &redeemed.user_id);
     match state.table.transact(writes).await {
         Ok(()) => {}
-        Err(StoreError::ConditionFailed) => return Err(invalid_link()),
+        Err(StoreError::ConditionFailed) => return Err(TokenError::InvalidLink),
         Err(error) => return Err(error.into()),
     }
     if purpose == Purpose::MagicLink {
         // The link was used; its code must not outlive it. Best effort: the code is dead anyway
         // because redeeming it needs the token item just deleted.
-        let key = code_key(&normalize_email(&redeemed.email), purpose);
+        let key = CodeRecord::key(&redeemed.email, purpose);
         let _ = state
             .table
-            .delete(
-                &key,
-                Some(Condition::Equals("token_hash".into(), json!(token_hash))),
-            )
+            .delete(&key, Some(CodeRecord::of_token(&token_hash)))
             .await;
     }
     Ok(redeemed)
@@ -213,67 +217,61 @@ pub async fn redeem_code(
     email: &str,
     code: &str,
 ) -> Result<Redeemed> {
-    let key = code_key(&normalize_email(email), purpose);
-    let item = state.table.get(&key).await?.ok_or_else(invalid_code)?;
-    let (Some(code_hash), Some(token_hash), Some(ttl)) = (
-        item.get("code_hash").and_then(Value::as_str),
-        item.get("token_hash").and_then(Value::as_str),
-        item.get("ttl").and_then(Value::as_i64),
-    ) else {
-        return Err(invalid_code());
-    };
-    if ttl <= state.clock.unix() {
-        return Err(invalid_code());
+    let key = CodeRecord::key(email, purpose);
+    let record = state
+        .table
+        .get(&key)
+        .await?
+        .and_then(CodeRecord::from_item)
+        .ok_or(TokenError::InvalidCode)?;
+    if record.ttl <= state.clock.unix() {
+        return Err(TokenError::InvalidCode);
     }
-    let attempts = state.table.add(&key, "attempts", 1, Some(ttl)).await?;
+    let attempts = state
+        .table
+        .add(&key, CodeRecord::ATTEMPTS, 1, Some(record.ttl))
+        .await?;
     if attempts > MAX_CODE_ATTEMPTS {
-        return Err(invalid_code());
+        return Err(TokenError::InvalidCode);
     }
-    if !code_matches(code_hash, token_hash, code) {
+    if !code_matches(&record.code_hash, &record.token_hash, code) {
         if attempts >= MAX_CODE_ATTEMPTS {
             // Void the code at once; the count above already refuses any later try.
             let _ = state
                 .table
-                .delete(
-                    &key,
-                    Some(Condition::Equals("code_hash".into(), json!(code_hash))),
-                )
+                .delete(&key, Some(CodeRecord::is_code(&record.code_hash)))
                 .await;
         }
-        return Err(invalid_code());
+        return Err(TokenError::InvalidCode);
     }
     let token_item = state
         .table
-        .get(&token_key(token_hash))
+        .get(&keys::one_time_token(&record.token_hash))
         .await?
-        .ok_or_else(invalid_code)?;
-    let redeemed = live_token(state, purpose, &token_item).ok_or_else(invalid_code)?;
-    let mut writes = consume_writes(token_hash, purpose, &redeemed.user_id);
+        .ok_or(TokenError::InvalidCode)?;
+    let redeemed = live_token(state, purpose, token_item).ok_or(TokenError::InvalidCode)?;
+    let mut writes = consume_writes(&record.token_hash, purpose, &redeemed.user_id);
     writes.push(Write::Delete {
         key,
-        condition: Some(Condition::Equals("code_hash".into(), json!(code_hash))),
+        condition: Some(CodeRecord::is_code(&record.code_hash)),
     });
     match state.table.transact(writes).await {
         Ok(()) => Ok(redeemed),
-        Err(StoreError::ConditionFailed) => Err(invalid_code()),
+        Err(StoreError::ConditionFailed) => Err(TokenError::InvalidCode),
         Err(error) => Err(error.into()),
     }
 }
 
 /// The token item read as a live token of `purpose`, or `None`.
-fn live_token(state: &AppState, purpose: Purpose, item: &Item) -> Option<Redeemed> {
-    let of_purpose = item.get("purpose").and_then(Value::as_str) == Some(purpose.as_str());
-    let expires_at = item.get("expires_at").and_then(Value::as_i64)?;
-    if !of_purpose || expires_at <= state.clock.unix() {
+fn live_token(state: &AppState, purpose: Purpose, item: crate::ports::Item) -> Option<Redeemed> {
+    let record = TokenRecord::from_item(item)?;
+    if !record.is_live_for(purpose, state.clock.unix()) {
         return None;
     }
     Some(Redeemed {
-        user_id: item.get("user_id")?.as_str()?.to_owned(),
-        email: item.get("email")?.as_str()?.to_owned(),
-        redirect: item
-            .get("redirect")
-            .and_then(Value::as_str)
-            .map(str::to_owned),
+        user_id: record.user_id,
+        email: record.email,
+        redirect: record.redirect,
     })
 }
 
@@ -281,18 +279,12 @@ fn live_token(state: &AppState, purpose: Purpose, item: &Item) -> Option<Redeeme
 fn consume_writes(token_hash: &str, purpose: Purpose, user_id: &str) -> Vec<Write> {
     vec![
         Write::Delete {
-            key: token_key(token_hash),
+            key: keys::one_time_token(token_hash),
             condition: Some(Condition::Exists),
         },
         Write::Delete {
-            key: current_token_key(user_id, purpose),
-            condition: Some(Condition::Equals("token_hash".into(), json!(token_hash))),
+            key: CurrentToken::key(user_id, purpose),
+            condition: Some(CurrentToken::names(token_hash)),
         },
     ]
-}
-
-fn extend(item: &mut Item, values: Value) {
-    if let Value::Object(values) = values {
-        item.extend(values);
-    }
 }

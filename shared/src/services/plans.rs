@@ -9,13 +9,14 @@
 //! next sign-in, corrects it. After each rewrite the session is read again and a rotation that
 //! already happened is followed, which closes the window in all but that narrow case.
 
+use crate::domain::MalformedItem;
 use crate::domain::keys;
 use crate::domain::plans::{Plan, is_feature_name};
 use crate::domain::sessions::{REFRESH_ACTIVE, RefreshRecord, Session};
-use crate::domain::users::User;
+use crate::domain::users::{User, UserUpdate};
 use crate::ports::{Condition, Item, StoreError};
 use crate::services::tokens::AccessClaims;
-use crate::services::{accounts, api_keys, sessions};
+use crate::services::{api_keys, sessions, users};
 use crate::{AppState, Error};
 
 /// How often a session's rotating refresh item is followed before giving up on it.
@@ -38,6 +39,8 @@ pub enum PlanError {
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]
+    Malformed(#[from] MalformedItem),
+    #[error(transparent)]
     Api(#[from] Error),
 }
 
@@ -48,6 +51,7 @@ impl From<PlanError> for Error {
             PlanError::UnknownUser => Error::not_found("No user with this id"),
             PlanError::InvalidField { field, problem } => Error::invalid_field(field, &problem),
             PlanError::Store(error) => error.into(),
+            PlanError::Malformed(error) => error.into(),
             PlanError::Api(error) => error,
         }
     }
@@ -110,16 +114,16 @@ pub async fn set_plan(
             });
         }
     }
-    let user = accounts::load_user(state, user_id)
+    let user = users::load(state, user_id)
         .await?
         .ok_or(PlanError::UnknownUser)?;
     let mut extra = features.unwrap_or_else(|| user.features.clone());
     extra.sort();
     extra.dedup();
-    let mut set = Item::new();
-    set.insert("plan".into(), plan.as_str().into());
-    set.insert("features".into(), extra.clone().into());
-    let user = accounts::update_user(state, &user, set).await?;
+    let change = UserUpdate::new().plan(plan, extra.clone());
+    let user = users::update(state, &user, change)
+        .await
+        .map_err(Error::from)?;
     update_claim_snapshots(state, &user).await?;
     Ok(PlanChanged {
         success: true,

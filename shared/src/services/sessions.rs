@@ -11,7 +11,7 @@ use crate::domain::sessions::{
     SessionContext, token_hash,
 };
 use crate::domain::users::User;
-use crate::ports::{Condition, Item, Key, StoreError, Write};
+use crate::ports::{Condition, StoreError, Write};
 use crate::services::tokens;
 use crate::{AppState, Error, Result};
 
@@ -170,8 +170,7 @@ pub async fn refresh(
 ) -> Result<AuthResponse> {
     let now = state.clock.unix();
     let old_hash = token_hash(presented.trim());
-    let old_key = keys::refresh_token(&old_hash);
-    let Some(item) = state.table.get(&old_key).await? else {
+    let Some(item) = state.table.get(&RefreshRecord::key(&old_hash)).await? else {
         return Err(refresh_refused());
     };
     let record = RefreshRecord::from_item(item)?;
@@ -192,39 +191,24 @@ pub async fn refresh(
 
     let next = NewRefreshToken::generate(state.random.as_ref());
     let access = tokens::issue(state, record.snapshot.subject(&record.session_id)).await?;
-    let mut retired = Item::new();
-    retired.insert("state".into(), REFRESH_ROTATED.into());
-    retired.insert("rotated_at".into(), now.into());
     let successor = RefreshRecord {
         state: REFRESH_ACTIVE.to_owned(),
         ..record.clone()
     };
-    let mut session_update = Item::new();
-    session_update.insert("refresh_hash".into(), next.hash.clone().into());
-    session_update.insert("last_used_at".into(), now.into());
-    session_update.insert("ip".into(), context.ip.clone().into());
-    if let Some(agent) = &context.user_agent {
-        session_update.insert("user_agent".into(), agent.clone().into());
-    }
     let writes = vec![
-        Write::Update {
-            key: old_key,
-            set: retired,
-            remove: vec![],
-            condition: Some(Condition::Equals("state".into(), REFRESH_ACTIVE.into())),
-        },
+        RefreshRecord::retirement(&old_hash, now),
         Write::Put {
             item: successor.to_item(&next.hash),
             condition: Some(Condition::NotExists),
         },
-        // The session must still exist and still point at this token: a revoked session, or a
-        // concurrent rotation that won, cancels the whole transaction.
-        Write::Update {
-            key: keys::session(&record.user_id, &record.session_id),
-            set: session_update,
-            remove: vec![],
-            condition: Some(Condition::Equals("refresh_hash".into(), old_hash.into())),
-        },
+        Session::rotation(
+            &record.user_id,
+            &record.session_id,
+            &old_hash,
+            &next.hash,
+            now,
+            context,
+        ),
     ];
     match state.table.transact(writes).await {
         Ok(()) => {}
@@ -247,7 +231,7 @@ pub async fn refresh(
 
 /// The live session, if any.
 pub async fn find(state: &AppState, user_id: &str, session_id: &str) -> Result<Option<Session>> {
-    let Some(item) = state.table.get(&keys::session(user_id, session_id)).await? else {
+    let Some(item) = state.table.get(&Session::key(user_id, session_id)).await? else {
         return Ok(None);
     };
     let session = Session::from_item(item)?;
@@ -276,7 +260,7 @@ pub async fn list(state: &AppState, user_id: &str) -> Result<Vec<Session>> {
 /// once, and its refresh token can no longer rotate. Answers whether there was such a session
 /// (another user's session id is simply not found under this user).
 pub async fn revoke(state: &AppState, user_id: &str, session_id: &str) -> Result<bool> {
-    let key = keys::session(user_id, session_id);
+    let key = Session::key(user_id, session_id);
     let removed = match state.table.delete(&key, Some(Condition::Exists)).await {
         Ok(removed) => removed,
         Err(StoreError::ConditionFailed) => return Ok(false),
@@ -287,7 +271,7 @@ pub async fn revoke(state: &AppState, user_id: &str, session_id: &str) -> Result
     if let Some(session) = removed.map(Session::from_item).transpose()? {
         let _ = state
             .table
-            .delete(&keys::refresh_token(&session.refresh_hash), None)
+            .delete(&RefreshRecord::key(&session.refresh_hash), None)
             .await;
         return Ok(session.is_live(state.clock.unix()));
     }
@@ -313,9 +297,4 @@ pub async fn revoke_all_except(
         }
     }
     Ok(revoked)
-}
-
-/// The key of a session, for callers that need it in a transaction.
-pub fn session_key(user_id: &str, session_id: &str) -> Key {
-    keys::session(user_id, session_id)
 }

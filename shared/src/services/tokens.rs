@@ -1,7 +1,7 @@
 //! Access tokens (RS256 JWTs any API Gateway JWT authorizer can verify) and the signing keys
 //! behind them.
 //!
-//! Storage (partition `KEYS`):
+//! Storage (partition `KEYS`; keys built in `domain::keys`):
 //! - `KEY#<kid>`: one RSA-2048 signing key: the private key (PKCS#8 DER) encrypted with the
 //!   Cipher under the context `{owner: KEYS, purpose: jwt-signing-key, kid}`, the public JWK
 //!   (`n`, `e`), `created_at`, and once rotated out `retired_at` and a `ttl` after which no token
@@ -28,7 +28,11 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
-use crate::ports::{Condition, EncryptionContext, Item, Key, StoreError, Write};
+use crate::domain::keys::{
+    KEYS_PARTITION, SIGNING_KEY_PREFIX as KEY_SORT_PREFIX,
+    current_signing_key as current_pointer_key, signing_key as signing_key_key,
+};
+use crate::ports::{Condition, EncryptionContext, Item, StoreError, Write};
 use crate::{AppState, Error, Result};
 
 /// The `typ` header of an access token (RFC 9068).
@@ -62,10 +66,6 @@ const MAX_HEADER_BYTES: usize = 512;
 
 /// How often creating or rotating a key is tried when a concurrent writer wins the race.
 const KEY_WRITE_ATTEMPTS: usize = 3;
-
-const KEYS_PARTITION: &str = "KEYS";
-const CURRENT_SORT_KEY: &str = "CURRENT";
-const KEY_SORT_PREFIX: &str = "KEY#";
 
 /// The claims of an access token (API.md, "Access token").
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -219,14 +219,6 @@ fn jwk_thumbprint(n: &str, e: &str) -> String {
 
 fn encryption_context(kid: &str) -> EncryptionContext {
     EncryptionContext::new(KEYS_PARTITION, "jwt-signing-key").with("kid", kid)
-}
-
-fn current_pointer_key() -> Key {
-    Key::new(KEYS_PARTITION, CURRENT_SORT_KEY)
-}
-
-fn signing_key_key(kid: &str) -> Key {
-    Key::new(KEYS_PARTITION, format!("{KEY_SORT_PREFIX}{kid}"))
 }
 
 fn read<T>(lock: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {

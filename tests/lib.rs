@@ -60,14 +60,28 @@ pub fn aws_endpoint() -> String {
 
 /// An AWS SDK configuration pointing at the emulator.
 pub async fn aws_sdk_config() -> aws_config::SdkConfig {
-    aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .endpoint_url(aws_endpoint())
+    aws_sdk_config_at(&aws_endpoint()).await
+}
+
+/// An AWS SDK configuration pointing at an endpoint (the emulator, or a fault-injection lane in
+/// front of it), with the timeouts and retries every Latchkey AWS client has.
+pub async fn aws_sdk_config_at(endpoint: &str) -> aws_config::SdkConfig {
+    latchkey::adapters::aws::sdk_config_loader()
+        .endpoint_url(endpoint)
         .region(aws_config::Region::new("us-east-1"))
         .credentials_provider(aws_credential_types::Credentials::new(
             "testing", "testing", None, None, "tests",
         ))
         .load()
         .await
+}
+
+/// The SDK configuration for an endpoint override, or for the emulator.
+async fn sdk_config_for(endpoint: Option<&str>) -> aws_config::SdkConfig {
+    match endpoint {
+        Some(endpoint) => aws_sdk_config_at(endpoint).await,
+        None => aws_sdk_config().await,
+    }
 }
 
 /// A unique name for per-test resources (tables, keys).
@@ -81,10 +95,30 @@ pub fn unique_email(name: &str) -> String {
     format!("{}@example.com", unique(name))
 }
 
+/// The fault-injection proxy's control address, set by `tests/run.sh` (see
+/// `tests/fault_proxy.py`); without it the fault tests fail loudly.
+pub fn fault_proxy() -> String {
+    std::env::var("LATCHKEY_TEST_FAULT_PROXY").unwrap_or_else(|_| {
+        panic!(
+            "\n\n*** The fault-injection tests did NOT run: LATCHKEY_TEST_FAULT_PROXY is not set. ***\n\
+             *** Run ./tests/run.sh, which starts the fault proxy in front of the emulator.      ***\n\n"
+        )
+    })
+}
+
 /// A fresh table on the given backend, and the temp dir holding it (embedded).
 pub async fn fresh_table(
     backend: Backend,
     clock: Arc<dyn Clock>,
+) -> (Arc<dyn Table>, tempfile::TempDir) {
+    fresh_table_at(backend, clock, None).await
+}
+
+/// `fresh_table`, with the AWS clients going to `endpoint` instead of the emulator.
+async fn fresh_table_at(
+    backend: Backend,
+    clock: Arc<dyn Clock>,
+    endpoint: Option<&str>,
 ) -> (Arc<dyn Table>, tempfile::TempDir) {
     let dir = tempfile::tempdir().expect("temp dir");
     let table: Arc<dyn Table> = match backend {
@@ -94,10 +128,12 @@ pub async fn fresh_table(
         ),
         Backend::Aws => {
             let table = DynamoTable::new(
-                aws_sdk_dynamodb::Client::new(&aws_sdk_config().await),
+                aws_sdk_dynamodb::Client::new(&sdk_config_for(endpoint).await),
                 unique("latchkey-test"),
                 clock,
-            );
+            )
+            // As with `LATCHKEY_CREATE_TABLE` on an emulator: the table is ours to re-create.
+            .recreating_when_missing(true);
             table
                 .create_table_if_missing()
                 .await
@@ -110,12 +146,20 @@ pub async fn fresh_table(
 
 /// A fresh cipher: a new local key file, or a new KMS key on the emulator.
 pub async fn fresh_cipher(backend: Backend, dir: &std::path::Path) -> Arc<dyn Cipher> {
+    fresh_cipher_at(backend, dir, None).await
+}
+
+async fn fresh_cipher_at(
+    backend: Backend,
+    dir: &std::path::Path,
+    endpoint: Option<&str>,
+) -> Arc<dyn Cipher> {
     match backend {
         Backend::Embedded => {
             Arc::new(LocalCipher::open(&dir.join("local.key")).expect("local key"))
         }
         Backend::Aws => {
-            let client = aws_sdk_kms::Client::new(&aws_sdk_config().await);
+            let client = aws_sdk_kms::Client::new(&sdk_config_for(endpoint).await);
             let key = client
                 .create_key()
                 .description("latchkey test")
@@ -134,10 +178,19 @@ pub async fn fresh_cipher(backend: Backend, dir: &std::path::Path) -> Arc<dyn Ci
 
 /// A fresh mailer: an outbox under the dir, or SES on the emulator with a verified sender.
 pub async fn fresh_mailer(backend: Backend, dir: &std::path::Path, from: &str) -> Arc<dyn Mailer> {
+    fresh_mailer_at(backend, dir, from, None).await
+}
+
+async fn fresh_mailer_at(
+    backend: Backend,
+    dir: &std::path::Path,
+    from: &str,
+    endpoint: Option<&str>,
+) -> Arc<dyn Mailer> {
     match backend {
         Backend::Embedded => Arc::new(Outbox::new(dir.join("outbox"), from.to_owned())),
         Backend::Aws => {
-            let client = aws_sdk_sesv2::Client::new(&aws_sdk_config().await);
+            let client = aws_sdk_sesv2::Client::new(&sdk_config_for(endpoint).await);
             let address = from
                 .rsplit('<')
                 .next()
@@ -182,15 +235,30 @@ impl TestApp {
         configure: impl FnOnce(&mut Config),
         wrap: impl FnOnce(Arc<dyn Table>) -> Arc<dyn Table>,
     ) -> Self {
+        Self::spawn_at(backend, None, configure, wrap).await
+    }
+
+    /// Spawn on the AWS backend with every AWS client (DynamoDB, KMS, SES) going through
+    /// `endpoint`: a lane of the fault-injection proxy in front of the emulator.
+    pub async fn spawn_aws_through(endpoint: &str, configure: impl FnOnce(&mut Config)) -> Self {
+        Self::spawn_at(Backend::Aws, Some(endpoint), configure, |table| table).await
+    }
+
+    async fn spawn_at(
+        backend: Backend,
+        endpoint: Option<&str>,
+        configure: impl FnOnce(&mut Config),
+        wrap: impl FnOnce(Arc<dyn Table>) -> Arc<dyn Table>,
+    ) -> Self {
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-        let (table, dir) = fresh_table(backend, clock.clone()).await;
+        let (table, dir) = fresh_table_at(backend, clock.clone(), endpoint).await;
         let table = wrap(table);
         let mut config = Config::for_tests(dir.path());
         configure(&mut config);
-        let cipher = fresh_cipher(backend, dir.path()).await;
+        let cipher = fresh_cipher_at(backend, dir.path(), endpoint).await;
         let recipients = Arc::new(Mutex::new(Vec::new()));
         let mailer = Arc::new(RecordRecipients {
-            inner: fresh_mailer(backend, dir.path(), &config.mail_from).await,
+            inner: fresh_mailer_at(backend, dir.path(), &config.mail_from, endpoint).await,
             recipients: recipients.clone(),
         });
         let state = AppState::new(config, table, mailer, cipher, clock);
@@ -733,6 +801,10 @@ pub mod counting {
 
         fn backend(&self) -> &'static str {
             self.inner.backend()
+        }
+
+        fn generation(&self) -> u64 {
+            self.inner.generation()
         }
     }
 }

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The one test command: installs what the tests need into a virtualenv, lints the deployment
 # (template.yaml with cfn-lint and `sam validate --lint`, the workflows with actionlint), starts the
-# local AWS emulator (moto server: DynamoDB, KMS, SES), runs `cargo test --workspace` against it,
-# and stops the emulator whatever happens. Extra arguments go to `cargo test`.
+# local AWS emulator (moto server: DynamoDB, KMS, SES) and a fault-injection proxy in front of it
+# (tests/fault_proxy.py), runs `cargo test --workspace` against it,
+# and stops both whatever happens. Extra arguments go to `cargo test`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -71,7 +72,11 @@ port=$("$venv/bin/python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0
 # One request at a time, as DynamoDB applies each atomically: see tests/moto_serial.py.
 "$venv/bin/python" tests/moto_serial.py -H 127.0.0.1 -p "$port" > "$logs/moto.log" 2>&1 &
 moto_pid=$!
-cleanup() { kill "$moto_pid" 2>/dev/null || true; wait "$moto_pid" 2>/dev/null || true; }
+fault_pid=
+cleanup() {
+  if [ -n "$fault_pid" ]; then kill "$fault_pid" 2>/dev/null || true; wait "$fault_pid" 2>/dev/null || true; fi
+  kill "$moto_pid" 2>/dev/null || true; wait "$moto_pid" 2>/dev/null || true
+}
 trap cleanup EXIT INT TERM
 for _ in $(seq 1 100); do
   if "$venv/bin/python" -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:$port/moto-api/data.json', timeout=1)" 2>/dev/null; then
@@ -83,6 +88,24 @@ for _ in $(seq 1 100); do
   sleep 0.2
 done
 echo "moto server on http://127.0.0.1:$port (log: $logs/moto.log)"
+
+step "Starting the fault-injection proxy in front of the emulator"
+# Tests of timeouts and recovery open lanes on it and black-hole or fail chosen AWS operations:
+# see tests/fault_proxy.py.
+fault_port=$("$venv/bin/python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+"$venv/bin/python" tests/fault_proxy.py --port "$fault_port" --upstream "http://127.0.0.1:$port" > "$logs/fault_proxy.log" 2>&1 &
+fault_pid=$!
+for _ in $(seq 1 100); do
+  if "$venv/bin/python" -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:$fault_port/health', timeout=1)" 2>/dev/null; then
+    break
+  fi
+  if ! kill -0 "$fault_pid" 2>/dev/null; then
+    echo "fault proxy exited; its log:" >&2; cat "$logs/fault_proxy.log" >&2; exit 1
+  fi
+  sleep 0.2
+done
+echo "fault proxy on http://127.0.0.1:$fault_port (log: $logs/fault_proxy.log)"
+export LATCHKEY_TEST_FAULT_PROXY="http://127.0.0.1:$fault_port"
 
 export LATCHKEY_TEST_AWS_ENDPOINT="http://127.0.0.1:$port"
 export AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1

@@ -89,6 +89,10 @@ pub struct Config {
     pub check_email_enabled: bool,
     /// `LATCHKEY_TRUST_PROXY`: take the client address from `X-Forwarded-For` (default `false`).
     pub trust_proxy: bool,
+    /// `LATCHKEY_TRUSTED_PROXY_HOPS`: how many proxies we run append to `X-Forwarded-For`
+    /// (default 1); the client address is the entry that many places from the right, the one our
+    /// outermost proxy appended, never an entry the client wrote.
+    pub trusted_proxy_hops: usize,
     /// `LATCHKEY_ADMIN_EMAILS`: comma-separated emails that are administrators.
     pub admin_emails: Vec<String>,
     /// `LATCHKEY_API_KEY_PREFIX`: what every API key starts with (default `agnt_sk_`); a bearer
@@ -202,6 +206,11 @@ impl Config {
             redirect_allow_list: env.list("LATCHKEY_REDIRECT_ALLOW_LIST"),
             check_email_enabled: env.flag("LATCHKEY_CHECK_EMAIL", true)?,
             trust_proxy: env.flag("LATCHKEY_TRUST_PROXY", false)?,
+            trusted_proxy_hops: env.parse(
+                "LATCHKEY_TRUSTED_PROXY_HOPS",
+                "1",
+                "a whole number of proxies, at least 1",
+            )?,
             admin_emails: env
                 .list("LATCHKEY_ADMIN_EMAILS")
                 .into_iter()
@@ -250,6 +259,12 @@ impl Config {
                 }
             },
         };
+        if config.trusted_proxy_hops == 0 {
+            return Err(env.error(
+                "LATCHKEY_TRUSTED_PROXY_HOPS",
+                "must be at least 1 (the proxy in front of Latchkey)".into(),
+            ));
+        }
         if config.argon2.memory_kib < 8 * config.argon2.parallelism
             || config.argon2.iterations == 0
             || config.argon2.parallelism == 0
@@ -360,6 +375,25 @@ mod tests {
         );
         assert!(config.cookies);
         assert!(!config.trust_proxy);
+        assert_eq!(config.trusted_proxy_hops, 1);
+    }
+
+    #[test]
+    fn trusted_proxy_hops_must_be_a_positive_number() {
+        assert_eq!(
+            config(&[("LATCHKEY_TRUSTED_PROXY_HOPS", "2")])
+                .unwrap()
+                .trusted_proxy_hops,
+            2
+        );
+        for bad in ["0", "-1", "two"] {
+            assert_eq!(
+                config(&[("LATCHKEY_TRUSTED_PROXY_HOPS", bad)])
+                    .unwrap_err()
+                    .variable,
+                "LATCHKEY_TRUSTED_PROXY_HOPS"
+            );
+        }
     }
 
     #[test]

@@ -437,7 +437,11 @@ impl From<StoreError> for Error {
 
 impl From<CipherError> for Error {
     fn from(error: CipherError) -> Self {
-        Self::internal_cause(error)
+        match error {
+            // KMS unreachable or timed out: a backend is down, as with the table.
+            CipherError::Backend(_) => Self::unavailable(error),
+            CipherError::Undecryptable => Self::internal_cause(error),
+        }
     }
 }
 

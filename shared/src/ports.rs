@@ -206,6 +206,12 @@ pub trait Table: Send + Sync {
 
     /// The backend's name, for `/health` and logs.
     fn backend(&self) -> &'static str;
+
+    /// Moves each time the store was found empty and set up again (an emulator restarted): what
+    /// a process cached from the table (signing keys, the code key) is stale when it has moved.
+    fn generation(&self) -> u64 {
+        0
+    }
 }
 
 /// An email to send: a text and an HTML part.

@@ -9,6 +9,7 @@ use crate::adapters::{
 use crate::adapters::{outbox::Outbox, ses::SesMailer, system::OsRandom, system::SystemClock};
 use crate::config::{Backend, Config};
 use crate::ports::{Cipher, Clock, Mailer, Random, Table};
+use crate::services::code_secret::CodeSecret;
 use crate::services::tokens::SigningKeys;
 
 #[derive(Clone)]
@@ -21,6 +22,8 @@ pub struct AppState {
     pub random: Arc<dyn Random>,
     /// Signing keys cached for the life of the process (a Lambda instance).
     pub signing_keys: Arc<SigningKeys>,
+    /// The code-hash secret, cached likewise.
+    pub code_secret: Arc<CodeSecret>,
 }
 
 /// Start-up failed; the message says what to fix.
@@ -35,7 +38,7 @@ impl AppState {
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
         match config.backend {
             Backend::Local => {
-                std::fs::create_dir_all(&config.data_dir).map_err(|e| {
+                crate::adapters::private_files::create_dir(&config.data_dir).map_err(|e| {
                     StartupError(format!(
                         "cannot create the data dir {}: {e}",
                         config.data_dir.display()
@@ -66,12 +69,13 @@ impl AppState {
                 ))
             }
             Backend::Aws => {
-                let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+                let sdk = crate::adapters::aws::sdk_config_loader().load().await;
                 let table = DynamoTable::new(
                     aws_sdk_dynamodb::Client::new(&sdk),
                     config.table_name.clone(),
                     clock.clone(),
-                );
+                )
+                .recreating_when_missing(config.create_table);
                 if config.create_table {
                     table.create_table_if_missing().await.map_err(|e| {
                         StartupError(format!("cannot create table {}: {e}", config.table_name))
@@ -111,6 +115,7 @@ impl AppState {
             clock,
             random: Arc::new(OsRandom),
             signing_keys: Arc::default(),
+            code_secret: Arc::default(),
         }
     }
 }

@@ -27,7 +27,7 @@ pub async fn sign_up(
     Json(body): Json<SignUpBody>,
 ) -> Result<Response> {
     let email = EmailAddress::parse(&body.email)?;
-    let name = display_name(body.name.as_deref(), &email);
+    let name = display_name(body.name.as_deref(), &email)?;
     let request = SignUp {
         email,
         name,

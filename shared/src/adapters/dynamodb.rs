@@ -11,6 +11,7 @@ use std::collections::HashMap;
 use std::error::Error;
 use std::fmt::Debug;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -45,6 +46,15 @@ pub struct DynamoTable {
     client: Client,
     table: String,
     clock: Arc<dyn Clock>,
+    /// Whether this process owns the table's existence (`LATCHKEY_CREATE_TABLE`): then a table
+    /// found missing (an emulator restarted empty) is created again instead of failing every
+    /// request until a restart.
+    recreate_when_missing: bool,
+    /// How many times the table was found missing and created again: what others cached from
+    /// the table (signing keys) is stale when this moves.
+    generation: AtomicU64,
+    /// One re-creation at a time; callers that failed meanwhile retry on the new table.
+    recreating: tokio::sync::Mutex<()>,
 }
 
 impl DynamoTable {
@@ -53,6 +63,40 @@ impl DynamoTable {
             client,
             table,
             clock,
+            recreate_when_missing: false,
+            generation: AtomicU64::new(0),
+            recreating: tokio::sync::Mutex::new(()),
+        }
+    }
+
+    /// Create the table again whenever a call finds it missing, and retry that call once.
+    pub fn recreating_when_missing(mut self, recreate: bool) -> Self {
+        self.recreate_when_missing = recreate;
+        self
+    }
+
+    /// Run a call; if it finds the table missing and this process owns the table, create the
+    /// table again (once, however many calls noticed) and retry the call once.
+    async fn recovering<T, F, Fut>(&self, call: F) -> Result<T, StoreError>
+    where
+        F: Fn() -> Fut,
+        Fut: Future<Output = Result<T, StoreError>>,
+    {
+        let generation = self.generation.load(Ordering::Acquire);
+        match call().await {
+            Err(error) if self.recreate_when_missing && is_missing_table(&error) => {
+                {
+                    let _recreating = self.recreating.lock().await;
+                    // Another call may have re-created it while we waited.
+                    if self.generation.load(Ordering::Acquire) == generation {
+                        tracing::warn!(table = %self.table, "the table is missing; creating it again");
+                        self.create_table_if_missing().await?;
+                        self.generation.fetch_add(1, Ordering::AcqRel);
+                    }
+                }
+                call().await
+            }
+            other => other,
         }
     }
 
@@ -330,9 +374,9 @@ fn accepts_absent(condition: Option<&Condition>) -> bool {
     matches!(condition, None | Some(Condition::NotExists))
 }
 
-#[async_trait]
-impl Table for DynamoTable {
-    async fn get(&self, key: &Key) -> Result<Option<Item>, StoreError> {
+/// The calls, each once; `impl Table` below adds the recovery from a vanished table.
+impl DynamoTable {
+    async fn get_once(&self, key: &Key) -> Result<Option<Item>, StoreError> {
         let now = self.clock.unix();
         let found = self
             .client
@@ -350,7 +394,7 @@ impl Table for DynamoTable {
         Ok(is_live(&item, now).then_some(item))
     }
 
-    async fn put(&self, item: Item, condition: Option<Condition>) -> Result<(), StoreError> {
+    async fn put_once(&self, item: Item, condition: Option<Condition>) -> Result<(), StoreError> {
         checked_put_key(&item)?;
         let mut expression = Expression::new(self.clock.unix());
         let condition = condition.as_ref().map(|c| expression.condition(c));
@@ -367,7 +411,7 @@ impl Table for DynamoTable {
         Ok(())
     }
 
-    async fn update(
+    async fn update_once(
         &self,
         key: &Key,
         set: Item,
@@ -415,7 +459,7 @@ impl Table for DynamoTable {
         Err(StoreError::ConditionFailed)
     }
 
-    async fn delete(
+    async fn delete_once(
         &self,
         key: &Key,
         condition: Option<Condition>,
@@ -442,7 +486,7 @@ impl Table for DynamoTable {
         Ok(is_live(&item, now).then_some(item))
     }
 
-    async fn transact(&self, writes: Vec<Write>) -> Result<(), StoreError> {
+    async fn transact_once(&self, writes: Vec<Write>) -> Result<(), StoreError> {
         checked_transaction(&writes)?;
         if writes.is_empty() {
             return Ok(());
@@ -497,7 +541,7 @@ impl Table for DynamoTable {
         Err(StoreError::ConditionFailed)
     }
 
-    async fn add(
+    async fn add_once(
         &self,
         key: &Key,
         attribute: &str,
@@ -559,12 +603,16 @@ impl Table for DynamoTable {
         )))
     }
 
-    async fn query(&self, pk: &str, sk_prefix: &str) -> Result<Vec<Item>, StoreError> {
+    async fn query_once(&self, pk: &str, sk_prefix: &str) -> Result<Vec<Item>, StoreError> {
         self.query_all(None, (attr::PK, pk), (attr::SK, sk_prefix))
             .await
     }
 
-    async fn query_gsi1(&self, gsi1pk: &str, sk_prefix: &str) -> Result<Vec<Item>, StoreError> {
+    async fn query_gsi1_once(
+        &self,
+        gsi1pk: &str,
+        sk_prefix: &str,
+    ) -> Result<Vec<Item>, StoreError> {
         self.query_all(
             Some(GSI1),
             (attr::GSI1PK, gsi1pk),
@@ -573,7 +621,7 @@ impl Table for DynamoTable {
         .await
     }
 
-    async fn ping(&self) -> Result<(), StoreError> {
+    async fn ping_once(&self) -> Result<(), StoreError> {
         self.client
             .describe_table()
             .table_name(&self.table)
@@ -582,9 +630,73 @@ impl Table for DynamoTable {
             .map_err(|e| sdk_error("DescribeTable", e))?;
         Ok(())
     }
+}
+
+#[async_trait]
+impl Table for DynamoTable {
+    async fn get(&self, key: &Key) -> Result<Option<Item>, StoreError> {
+        self.recovering(|| self.get_once(key)).await
+    }
+
+    async fn put(&self, item: Item, condition: Option<Condition>) -> Result<(), StoreError> {
+        self.recovering(|| self.put_once(item.clone(), condition.clone()))
+            .await
+    }
+
+    async fn update(
+        &self,
+        key: &Key,
+        set: Item,
+        remove: Vec<String>,
+        condition: Option<Condition>,
+    ) -> Result<Item, StoreError> {
+        self.recovering(|| self.update_once(key, set.clone(), remove.clone(), condition.clone()))
+            .await
+    }
+
+    async fn delete(
+        &self,
+        key: &Key,
+        condition: Option<Condition>,
+    ) -> Result<Option<Item>, StoreError> {
+        self.recovering(|| self.delete_once(key, condition.clone()))
+            .await
+    }
+
+    async fn transact(&self, writes: Vec<Write>) -> Result<(), StoreError> {
+        self.recovering(|| self.transact_once(writes.clone())).await
+    }
+
+    async fn add(
+        &self,
+        key: &Key,
+        attribute: &str,
+        delta: i64,
+        ttl: Option<i64>,
+    ) -> Result<i64, StoreError> {
+        self.recovering(|| self.add_once(key, attribute, delta, ttl))
+            .await
+    }
+
+    async fn query(&self, pk: &str, sk_prefix: &str) -> Result<Vec<Item>, StoreError> {
+        self.recovering(|| self.query_once(pk, sk_prefix)).await
+    }
+
+    async fn query_gsi1(&self, gsi1pk: &str, sk_prefix: &str) -> Result<Vec<Item>, StoreError> {
+        self.recovering(|| self.query_gsi1_once(gsi1pk, sk_prefix))
+            .await
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        self.recovering(|| self.ping_once()).await
+    }
 
     fn backend(&self) -> &'static str {
         "dynamodb"
+    }
+
+    fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
     }
 }
 
@@ -779,6 +891,12 @@ where
         None => DisplayErrorContext(&error).to_string(),
     };
     StoreError::Backend(format!("DynamoDB {operation}: {detail}"))
+}
+
+/// Whether a call failed because the table does not exist (DynamoDB's `ResourceNotFoundException`,
+/// as `sdk_error` words it).
+fn is_missing_table(error: &StoreError) -> bool {
+    matches!(error, StoreError::Backend(detail) if detail.contains(": ResourceNotFoundException:"))
 }
 
 fn build_error(error: aws_sdk_dynamodb::error::BuildError) -> StoreError {

@@ -12,6 +12,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use redb::{Database, ReadTransaction, ReadableTable, TableDefinition};
 
+use crate::adapters::private_files;
 use crate::adapters::table_rules::{
     checked_counter, checked_put_key, checked_transaction, checked_update, gsi1_of, is_live,
 };
@@ -26,12 +27,14 @@ pub struct EmbeddedTable {
 }
 
 impl EmbeddedTable {
-    /// Opens the store file, creating it and its directory if missing.
+    /// Opens the store file, creating it (`0600`) and its directory (`0700`) if missing.
     pub fn open(path: &Path, clock: Arc<dyn Clock>) -> Result<Self, StoreError> {
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-            std::fs::create_dir_all(parent)
+            private_files::create_dir(parent)
                 .map_err(|e| backend(format!("creating {}: {e}", parent.display())))?;
         }
+        private_files::ensure_private_file(path)
+            .map_err(|e| backend(format!("creating {}: {e}", path.display())))?;
         let db = Database::create(path)
             .map_err(|e| backend(format!("opening {}: {e}", path.display())))?;
         // Create both tables now, so a read never meets a missing table.

@@ -66,7 +66,7 @@ fn create_key(path: &Path) -> Result<Vec<u8>, CipherError> {
         .map_err(|e| CipherError::Backend(format!("the OS random number generator failed: {e}")))?;
 
     if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-        fs::create_dir_all(parent)
+        crate::adapters::private_files::create_dir(parent)
             .map_err(|e| io_error("cannot create the key file's dir", parent, e))?;
     }
     let mut temporary = path.as_os_str().to_owned();

@@ -12,6 +12,8 @@ use time::OffsetDateTime;
 use time::format_description::BorrowedFormatItem;
 use time::macros::format_description;
 
+use crate::adapters::private_files;
+use crate::domain::emails::EmailAddress;
 use crate::ports::{Email, MailError, Mailer};
 
 /// File names start with the send time, so listing the outbox in name order lists the mail in
@@ -60,8 +62,9 @@ impl Outbox {
             .from
             .parse()
             .map_err(|e| MailError(format!("invalid sender address {:?}: {e}", self.from)))?;
-        let to: Mailbox = email
-            .to
+        // The same rule sign-up applied, so an address we accepted is one we can mail.
+        let to: Mailbox = EmailAddress::recipient(&email.to)?
+            .as_str()
             .parse()
             .map_err(|e| MailError(format!("invalid recipient address {:?}: {e}", email.to)))?;
         let domain = from.email.domain().to_owned();
@@ -111,11 +114,11 @@ impl Mailer for Outbox {
 /// Write to a hidden temporary name, then rename: a reader listing `*.eml` never sees half a
 /// message.
 async fn write_whole(dir: &Path, name: &str, path: &Path, bytes: &[u8]) -> Result<(), MailError> {
-    tokio::fs::create_dir_all(dir)
-        .await
+    // Mail holds sign-in links and codes: owner-only, like the rest of the data dir.
+    private_files::create_dir(dir)
         .map_err(|e| MailError(format!("cannot create the outbox {}: {e}", dir.display())))?;
     let temporary = dir.join(format!(".{name}.tmp"));
-    if let Err(e) = tokio::fs::write(&temporary, bytes).await {
+    if let Err(e) = private_files::write_new(&temporary, bytes).await {
         let _ = tokio::fs::remove_file(&temporary).await;
         return Err(MailError(format!(
             "cannot write {}: {e}",

@@ -6,6 +6,7 @@ use aws_sdk_sesv2::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_sesv2::types::{Body, Content, Destination, EmailContent, Message};
 use aws_smithy_types::error::display::DisplayErrorContext;
 
+use crate::domain::emails::EmailAddress;
 use crate::ports::{Email, MailError, Mailer};
 
 pub struct SesMailer {
@@ -22,6 +23,7 @@ impl SesMailer {
 #[async_trait]
 impl Mailer for SesMailer {
     async fn send(&self, email: &Email) -> Result<(), MailError> {
+        let to = EmailAddress::recipient(&email.to)?;
         let message = Message::builder()
             .subject(utf8(&email.subject)?)
             .body(
@@ -34,7 +36,7 @@ impl Mailer for SesMailer {
         self.client
             .send_email()
             .from_email_address(&self.from)
-            .destination(Destination::builder().to_addresses(&email.to).build())
+            .destination(Destination::builder().to_addresses(to.as_str()).build())
             .content(EmailContent::builder().simple(message).build())
             .send()
             .await

@@ -52,6 +52,11 @@ pub fn user(user_id: &str) -> Key {
     Key::new(user_partition(user_id), PROFILE)
 }
 
+/// The deployment's secret that keys the hashes of emailed 6-digit codes.
+pub fn code_secret() -> Key {
+    Key::new("SECRET#code-hmac", "SECRET")
+}
+
 pub fn email_claim(normalized_email: &str) -> Key {
     Key::new(format!("EMAIL#{normalized_email}"), "EMAIL")
 }

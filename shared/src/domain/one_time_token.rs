@@ -115,20 +115,29 @@ pub fn generate_code(random: &dyn Random) -> String {
     }
 }
 
-/// The stored form of a code: bound to its token, so the same digits under another token differ.
-pub fn hash_code(token_hash: &str, code: &str) -> String {
-    let mut hasher = Sha256::new();
-    hasher.update(token_hash.as_bytes());
-    hasher.update(b":");
-    hasher.update(code.trim().as_bytes());
-    hex::encode(hasher.finalize())
+/// The stored form of a code: HMAC-SHA256 under the server's code secret
+/// (`services::code_secret`), so a copy of the table is not enough to try the 10^6 codes, and
+/// bound to its token, so the same digits under another token differ.
+pub fn hash_code(secret: &[u8], token_hash: &str, code: &str) -> String {
+    let key = aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, secret);
+    let mut context = aws_lc_rs::hmac::Context::with_key(&key);
+    context.update(b"latchkey-code-v2\0");
+    context.update(token_hash.as_bytes());
+    context.update(b":");
+    context.update(code.trim().as_bytes());
+    hex::encode(context.sign().as_ref())
 }
 
 /// Whether a presented code matches the stored hash, in constant time.
-pub fn code_matches(stored_code_hash: &str, token_hash: &str, presented: &str) -> bool {
+pub fn code_matches(
+    secret: &[u8],
+    stored_code_hash: &str,
+    token_hash: &str,
+    presented: &str,
+) -> bool {
     let presented = presented.trim();
     let well_formed = presented.len() == 6 && presented.bytes().all(|b| b.is_ascii_digit());
-    let candidate = hash_code(token_hash, presented);
+    let candidate = hash_code(secret, token_hash, presented);
     let equal: bool = candidate
         .as_bytes()
         .ct_eq(stored_code_hash.as_bytes())
@@ -317,13 +326,24 @@ mod tests {
     }
 
     #[test]
-    fn a_code_matches_only_under_its_own_token() {
-        let stored = hash_code("token-a", "123456");
-        assert!(code_matches(&stored, "token-a", "123456"));
-        assert!(code_matches(&stored, "token-a", " 123456 "));
-        assert!(!code_matches(&stored, "token-b", "123456"));
-        assert!(!code_matches(&stored, "token-a", "123457"));
-        assert!(!code_matches(&stored, "token-a", ""));
+    fn a_code_matches_only_under_its_own_token_and_secret() {
+        let secret = [7u8; 32];
+        let stored = hash_code(&secret, "token-a", "123456");
+        assert!(code_matches(&secret, &stored, "token-a", "123456"));
+        assert!(code_matches(&secret, &stored, "token-a", " 123456 "));
+        assert!(!code_matches(&secret, &stored, "token-b", "123456"));
+        assert!(!code_matches(&secret, &stored, "token-a", "123457"));
+        assert!(!code_matches(&secret, &stored, "token-a", ""));
+        assert!(!code_matches(&[8u8; 32], &stored, "token-a", "123456"));
+    }
+
+    #[test]
+    fn the_stored_hash_is_not_the_unkeyed_hash_a_table_read_could_recompute() {
+        let stored = hash_code(&[7u8; 32], "token-a", "042042");
+        let mut unkeyed = Sha256::new();
+        unkeyed.update(b"token-a:042042");
+        assert_ne!(hex::encode(unkeyed.finalize()), stored);
+        assert_ne!(hash_code(&[], "token-a", "042042"), stored);
     }
 
     #[test]

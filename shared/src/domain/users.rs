@@ -106,17 +106,27 @@ impl UserUpdate {
 }
 
 /// A display name from a client: trimmed, at most `MAX_NAME_CHARS` characters; when none is
-/// given, the email's local part.
-pub fn display_name(name: Option<&str>, email: &EmailAddress) -> String {
+/// given, the email's local part. A 400 naming `name` for control characters (NUL included: it
+/// ends strings in C and in many a log viewer) and bidi controls (U+202A-202E, U+2066-2069, which
+/// make a name read backwards in every mail and page that shows it).
+pub fn display_name(name: Option<&str>, email: &EmailAddress) -> crate::Result<String> {
     let name = name.map(str::trim).filter(|n| !n.is_empty());
     match name {
-        Some(name) => name.chars().take(MAX_NAME_CHARS).collect(),
-        None => email
+        Some(name) if name.chars().any(is_refused_in_names) => Err(crate::Error::invalid_field(
+            "name",
+            "must not contain control or text-direction characters",
+        )),
+        Some(name) => Ok(name.chars().take(MAX_NAME_CHARS).collect()),
+        None => Ok(email
             .as_str()
             .rsplit_once('@')
             .map(|(local, _)| local.to_owned())
-            .unwrap_or_default(),
+            .unwrap_or_default()),
     }
+}
+
+fn is_refused_in_names(c: char) -> bool {
+    c.is_control() || matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
 }
 
 /// The email claim, `EMAIL#<normalized>` / `EMAIL`: which user owns an address.
@@ -191,12 +201,30 @@ mod tests {
     #[test]
     fn the_display_name_defaults_to_the_emails_local_part_and_is_trimmed() {
         let email = EmailAddress::parse("ada@example.com").unwrap();
-        assert_eq!(display_name(None, &email), "ada");
-        assert_eq!(display_name(Some("  "), &email), "ada");
-        assert_eq!(display_name(Some(" Ada L "), &email), "Ada L");
+        assert_eq!(display_name(None, &email).unwrap(), "ada");
+        assert_eq!(display_name(Some("  "), &email).unwrap(), "ada");
+        assert_eq!(display_name(Some(" Ada L "), &email).unwrap(), "Ada L");
         assert_eq!(
-            display_name(Some(&"x".repeat(500)), &email).len(),
+            display_name(Some(&"x".repeat(500)), &email).unwrap().len(),
             MAX_NAME_CHARS
         );
+        assert_eq!(display_name(Some("Zoë 李"), &email).unwrap(), "Zoë 李");
+    }
+
+    #[test]
+    fn control_and_text_direction_characters_in_a_name_are_refused_naming_the_field() {
+        let email = EmailAddress::parse("ada@example.com").unwrap();
+        for bad in [
+            "Ada\0",
+            "A\u{0}da",
+            "Ada\u{7}",
+            "Ada\nLovelace",
+            "evil\u{202E}gnp.exe",
+            "a\u{2066}b",
+        ] {
+            let error = display_name(Some(bad), &email).unwrap_err();
+            assert_eq!(error.status(), 400, "{bad:?}");
+            assert_eq!(error.extra["field"], "name", "{bad:?}");
+        }
     }
 }

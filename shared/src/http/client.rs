@@ -3,7 +3,9 @@
 //!
 //! The address comes from what cannot be forged by the client: API Gateway's request context
 //! (`sourceIp`) under Lambda, or the socket when the local server serves the request.
-//! `X-Forwarded-For` is read only when `LATCHKEY_TRUST_PROXY` says a proxy we control sets it.
+//! `X-Forwarded-For` is read only when `LATCHKEY_TRUST_PROXY` says a proxy we control sets it,
+//! and then only the entry our outermost proxy appended (`LATCHKEY_TRUSTED_PROXY_HOPS` from the
+//! right): everything left of it was written by the client and proves nothing.
 //! Requests with none of these (in-process tests) share one `unknown` bucket.
 
 use std::convert::Infallible;
@@ -27,20 +29,27 @@ impl FromRequestParts<AppState> for Client {
     type Rejection = Infallible;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Infallible> {
-        Ok(Self(context_of(parts, state.config.trust_proxy)))
+        let trusted_hops = state
+            .config
+            .trust_proxy
+            .then_some(state.config.trusted_proxy_hops);
+        Ok(Self(context_of(parts, trusted_hops)))
     }
 }
 
-/// The client's context from a request's parts.
-pub fn context_of(parts: &Parts, trust_proxy: bool) -> SessionContext {
+/// The client's context from a request's parts; `trusted_hops` is how many proxies of ours
+/// append to `X-Forwarded-For`, `None` when no proxy is trusted.
+pub fn context_of(parts: &Parts, trusted_hops: Option<usize>) -> SessionContext {
     SessionContext {
-        ip: address_of(parts, trust_proxy),
+        ip: address_of(parts, trusted_hops),
         user_agent: user_agent(&parts.headers),
     }
 }
 
-fn address_of(parts: &Parts, trust_proxy: bool) -> String {
-    if trust_proxy && let Some(forwarded) = forwarded_for(&parts.headers) {
+fn address_of(parts: &Parts, trusted_hops: Option<usize>) -> String {
+    if let Some(hops) = trusted_hops
+        && let Some(forwarded) = forwarded_for(&parts.headers, hops)
+    {
         return forwarded;
     }
     if let Some(context) = parts.extensions.get::<RequestContext>()
@@ -64,17 +73,19 @@ fn gateway_source_ip(context: &RequestContext) -> Option<String> {
     ip.filter(|ip| !ip.is_empty())
 }
 
-/// The left-most address of `X-Forwarded-For`: the client as seen by the first trusted proxy.
-fn forwarded_for(headers: &HeaderMap) -> Option<String> {
-    headers
-        .get("x-forwarded-for")?
-        .to_str()
-        .ok()?
-        .split(',')
-        .next()
-        .map(str::trim)
+/// The address `hops` entries from the right of `X-Forwarded-For` (every header line, in order):
+/// the peer our outermost proxy saw. Each proxy appends the address it was called from, so the
+/// entries left of that one came from the client, who can write anything there.
+fn forwarded_for(headers: &HeaderMap, hops: usize) -> Option<String> {
+    let mut entries = Vec::new();
+    for value in headers.get_all("x-forwarded-for") {
+        entries.extend(value.to_str().ok()?.split(',').map(str::trim));
+    }
+    let index = entries.len().checked_sub(hops)?;
+    entries
+        .get(index)
         .filter(|ip| ip.parse::<std::net::IpAddr>().is_ok())
-        .map(str::to_owned)
+        .map(|ip| (*ip).to_owned())
 }
 
 fn user_agent(headers: &HeaderMap) -> Option<String> {
@@ -100,7 +111,7 @@ mod tests {
             r.headers_mut()
                 .insert("x-forwarded-for", "203.0.113.9".parse().unwrap());
         });
-        assert_eq!(context_of(&parts, false).ip, "unknown");
+        assert_eq!(context_of(&parts, None).ip, "unknown");
     }
 
     #[test]
@@ -109,7 +120,7 @@ mod tests {
             r.extensions_mut()
                 .insert(ConnectInfo(SocketAddr::from(([192, 0, 2, 7], 5555))));
         });
-        assert_eq!(context_of(&parts, false).ip, "192.0.2.7");
+        assert_eq!(context_of(&parts, None).ip, "192.0.2.7");
     }
 
     #[test]
@@ -120,8 +131,37 @@ mod tests {
             r.extensions_mut()
                 .insert(ConnectInfo(SocketAddr::from(([10, 0, 0, 1], 1))));
         });
-        assert_eq!(context_of(&parts, true).ip, "203.0.113.9");
-        assert_eq!(context_of(&parts, false).ip, "10.0.0.1");
+        assert_eq!(context_of(&parts, Some(1)).ip, "10.0.0.1");
+        assert_eq!(context_of(&parts, Some(2)).ip, "203.0.113.9");
+        assert_eq!(context_of(&parts, None).ip, "10.0.0.1");
+    }
+
+    #[test]
+    fn the_client_written_left_most_entries_never_count() {
+        let parts = parts(|r| {
+            // The client sent `X-Forwarded-For: 198.51.100.1, 198.51.100.2`; our one proxy
+            // appended the address it saw, on a line of its own.
+            r.headers_mut().append(
+                "x-forwarded-for",
+                "198.51.100.1, 198.51.100.2".parse().unwrap(),
+            );
+            r.headers_mut()
+                .append("x-forwarded-for", "203.0.113.9".parse().unwrap());
+        });
+        assert_eq!(context_of(&parts, Some(1)).ip, "203.0.113.9");
+        assert_eq!(context_of(&parts, Some(2)).ip, "198.51.100.2");
+    }
+
+    #[test]
+    fn fewer_entries_than_trusted_hops_or_garbage_fall_back_to_the_socket() {
+        let parts = parts(|r| {
+            r.headers_mut()
+                .insert("x-forwarded-for", "not-an-ip".parse().unwrap());
+            r.extensions_mut()
+                .insert(ConnectInfo(SocketAddr::from(([10, 0, 0, 1], 1))));
+        });
+        assert_eq!(context_of(&parts, Some(1)).ip, "10.0.0.1");
+        assert_eq!(context_of(&parts, Some(3)).ip, "10.0.0.1");
     }
 
     #[test]
@@ -133,6 +173,6 @@ mod tests {
             r.extensions_mut()
                 .insert(RequestContext::ApiGatewayV2(context));
         });
-        assert_eq!(context_of(&parts, false).ip, "198.51.100.4");
+        assert_eq!(context_of(&parts, None).ip, "198.51.100.4");
     }
 }

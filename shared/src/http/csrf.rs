@@ -8,8 +8,13 @@
 //! prefix, a sibling subdomain could plant a cookie of its choosing; keep `__Host-` in
 //! production). Every cookie-authenticated request that changes state sends the token as
 //! `X-CSRF-Token`.
+//!
+//! A second, independent wall: such a request must not come from another site, whatever token it
+//! carries. An `Origin` must be the public URL's or a CORS-allowed one; without an `Origin`,
+//! `Sec-Fetch-Site: cross-site` is refused. A token leaked once (a log, an XSS on a sibling page)
+//! then still cannot be replayed from an attacker's page.
 
-use axum::http::HeaderMap;
+use axum::http::{HeaderMap, header};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use sha2::{Digest, Sha256};
@@ -47,8 +52,10 @@ pub fn secret_of(config: &Config, headers: &HeaderMap) -> Option<String> {
     cookies::read(headers, &cookies::name(config, cookies::CSRF_COOKIE))
 }
 
-/// `403 csrf_failed` unless the request carries the token bound to its CSRF cookie.
+/// `403 csrf_failed` unless the request comes from our own site (or a CORS-allowed origin) and
+/// carries the token bound to its CSRF cookie.
 pub fn verify(config: &Config, headers: &HeaderMap) -> Result<()> {
+    refuse_cross_site(config, headers)?;
     let secret = secret_of(config, headers).ok_or_else(Error::csrf)?;
     let presented = headers
         .get(HEADER)
@@ -60,6 +67,45 @@ pub fn verify(config: &Config, headers: &HeaderMap) -> Result<()> {
         Ok(())
     } else {
         Err(Error::csrf())
+    }
+}
+
+/// `403 csrf_failed` for a request a browser made from another site: an `Origin` that is neither
+/// the public URL's nor a CORS-allowed origin (`null` included), or, with no `Origin`,
+/// `Sec-Fetch-Site: cross-site`. A CORS-allowed origin on another site sends `cross-site` too,
+/// so the `Origin` decides when there is one.
+fn refuse_cross_site(config: &Config, headers: &HeaderMap) -> Result<()> {
+    let refused = || {
+        Error::new(
+            crate::error::ErrorCode::CsrfFailed,
+            "A cookie-authenticated request that changes state must come from this site",
+        )
+    };
+    if let Some(origin) = headers.get(header::ORIGIN) {
+        let origin = origin.to_str().map_err(|_| refused())?.trim();
+        let allowed = origin.eq_ignore_ascii_case(origin_of(&config.public_url))
+            || config
+                .cors_origins
+                .iter()
+                .any(|allowed| origin.eq_ignore_ascii_case(allowed.trim_end_matches('/')));
+        return if allowed { Ok(()) } else { Err(refused()) };
+    }
+    let fetch_site = headers
+        .get("sec-fetch-site")
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim);
+    if fetch_site.is_some_and(|site| site.eq_ignore_ascii_case("cross-site")) {
+        return Err(refused());
+    }
+    Ok(())
+}
+
+/// `scheme://host[:port]` of a URL: what a browser sends as `Origin`.
+fn origin_of(url: &str) -> &str {
+    let authority_start = url.find("://").map_or(0, |i| i + 3);
+    match url[authority_start..].find(['/', '?', '#']) {
+        Some(end) => &url[..authority_start + end],
+        None => url,
     }
 }
 
@@ -90,6 +136,54 @@ mod tests {
             headers.insert(HEADER, token.parse().unwrap());
         }
         headers
+    }
+
+    #[test]
+    fn a_valid_token_from_another_site_is_refused() {
+        let mut config = Config::for_tests("/tmp/unused");
+        config.public_url = "https://auth.example.com/base".into();
+        config.cors_origins = vec!["https://app.example.org".into()];
+        let secret = new_secret(&OsRandom);
+        let token = token_for(&config, &secret);
+        let with = |name: &str, value: &str| {
+            let mut headers = headers(Some(&secret), Some(&token));
+            headers.insert(
+                axum::http::HeaderName::from_bytes(name.as_bytes()).unwrap(),
+                value.parse().unwrap(),
+            );
+            headers
+        };
+        for (name, value) in [
+            ("origin", "https://evil.example"),
+            ("origin", "null"),
+            ("origin", "https://auth.example.com.evil.example"),
+            ("origin", "http://auth.example.com"),
+            ("sec-fetch-site", "cross-site"),
+        ] {
+            let error = verify(&config, &with(name, value)).unwrap_err();
+            assert_eq!(
+                error.code,
+                crate::error::ErrorCode::CsrfFailed,
+                "{name}: {value}"
+            );
+            assert_eq!(error.status(), 403, "{name}: {value}");
+        }
+        for (name, value) in [
+            ("origin", "https://auth.example.com"),
+            ("origin", "https://app.example.org"),
+            ("sec-fetch-site", "same-origin"),
+            ("sec-fetch-site", "same-site"),
+            ("sec-fetch-site", "none"),
+        ] {
+            assert!(
+                verify(&config, &with(name, value)).is_ok(),
+                "{name}: {value}"
+            );
+        }
+        // A CORS-allowed origin is on another site: its browser says so, and it is still allowed.
+        let mut headers = with("origin", "https://app.example.org");
+        headers.insert("sec-fetch-site", "cross-site".parse().unwrap());
+        assert!(verify(&config, &headers).is_ok());
     }
 
     #[test]

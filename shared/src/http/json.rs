@@ -60,7 +60,7 @@ pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Error> {
         bytes
     };
     let deserializer = &mut serde_json::Deserializer::from_slice(bytes);
-    serde_path_to_error::deserialize(deserializer).map_err(|error| {
+    let value = serde_path_to_error::deserialize(&mut *deserializer).map_err(|error| {
         let path = error.path().to_string();
         let inner = error.into_inner();
         let detail = inner.to_string();
@@ -86,7 +86,13 @@ pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Error> {
         } else {
             Error::invalid_field(&path, &detail)
         }
-    })
+    })?;
+    // One JSON value and nothing after it: `{"a":1}{"a":2}` or `{...}garbage` is not a body two
+    // parsers would read the same way.
+    deserializer.end().map_err(|_| {
+        Error::bad_request("The body is not valid JSON: trailing characters after the value")
+    })?;
+    Ok(value)
 }
 
 fn missing_field(detail: &str) -> Option<&str> {
@@ -143,6 +149,20 @@ mod tests {
         let error = parse::<SignIn>(b"{nope").unwrap_err();
         assert_eq!(error.status(), StatusCode::BAD_REQUEST);
         assert_eq!(error.code, crate::error::ErrorCode::InvalidRequest);
+    }
+
+    #[test]
+    fn trailing_garbage_after_the_body_is_a_400() {
+        for body in [
+            &br#"{"email":"a@b.c","password":"x"}garbage"#[..],
+            br#"{"email":"a@b.c","password":"x"}{"email":"d@e.f","password":"y"}"#,
+            br#"{"email":"a@b.c","password":"x"} 1"#,
+        ] {
+            let error = parse::<SignIn>(body).unwrap_err();
+            assert_eq!(error.status(), StatusCode::BAD_REQUEST);
+            assert_eq!(error.code, crate::error::ErrorCode::InvalidRequest);
+        }
+        assert!(parse::<SignIn>(b"{\"email\":\"a@b.c\",\"password\":\"x\"}\n\t ").is_ok());
     }
 
     #[test]

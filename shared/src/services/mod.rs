@@ -6,6 +6,7 @@
 //! - `passwords`: argon2id off the executor, dummy hash for unknown accounts.
 //! - `rate_limit`: fixed-window counters in the table.
 //! - `tokens`: access tokens and signing keys.
+//! - `code_secret`: the server secret that keys the stored hash of 6-digit codes.
 //! - `api_keys`: API keys (mint, list, revoke, authenticate in one read).
 //! - `plans`: an administrator's plan change, carried into live sessions' and keys' claims.
 //! - `gate`: the one decision (caller + method + path + gates) behind every door.
@@ -14,6 +15,7 @@
 
 pub mod accounts;
 pub mod api_keys;
+pub mod code_secret;
 pub mod email_links;
 pub mod gate;
 pub mod mail_templates;

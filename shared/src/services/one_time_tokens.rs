@@ -10,6 +10,7 @@ use crate::domain::one_time_token::{
 };
 use crate::error::ErrorCode;
 use crate::ports::{Condition, StoreError, Write};
+use crate::services::code_secret;
 use crate::{AppState, Error};
 
 /// How using an emailed token failed.
@@ -24,6 +25,9 @@ pub enum TokenError {
     InvalidCode,
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The code secret could not be read or made (the cipher or the table failed).
+    #[error(transparent)]
+    Secret(#[from] Error),
 }
 
 impl From<TokenError> for Error {
@@ -37,6 +41,7 @@ impl From<TokenError> for Error {
                 Error::new(ErrorCode::InvalidCode, "The code is invalid or has expired")
             }
             TokenError::Store(error) => error.into(),
+            TokenError::Secret(error) => error,
         }
     }
 }
@@ -124,9 +129,10 @@ pub async fn issue(
     });
 
     let code = if with_code {
+        let secret = code_secret::get(state).await?;
         let code = generate_code(state.random.as_ref());
         let record = CodeRecord {
-            code_hash: hash_code(token.hash(), &code),
+            code_hash: hash_code(secret.as_slice(), token.hash(), &code),
             token_hash: token.hash().to_owned(),
             user_id: user_id.to_owned(),
             attempts: 0,
@@ -234,7 +240,13 @@ pub async fn redeem_code(
     if attempts > MAX_CODE_ATTEMPTS {
         return Err(TokenError::InvalidCode);
     }
-    if !code_matches(&record.code_hash, &record.token_hash, code) {
+    let secret = code_secret::get(state).await?;
+    if !code_matches(
+        secret.as_slice(),
+        &record.code_hash,
+        &record.token_hash,
+        code,
+    ) {
         if attempts >= MAX_CODE_ATTEMPTS {
             // Void the code at once; the count above already refuses any later try.
             let _ = state

@@ -133,6 +133,9 @@ pub struct SigningKeys {
 struct CurrentKey {
     key: Arc<SigningKey>,
     checked_at: i64,
+    /// The table's generation when the key was read or made: a table set up again since (an
+    /// emulator restarted empty) no longer holds it, so the pointer must be read again.
+    generation: u64,
 }
 
 #[derive(Default)]
@@ -233,10 +236,13 @@ fn write<T>(lock: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
 
 impl SigningKeys {
     /// The cached current key, if it was confirmed against the table recently enough.
-    fn fresh_current(&self, now: i64) -> Option<Arc<SigningKey>> {
+    fn fresh_current(&self, now: i64, generation: u64) -> Option<Arc<SigningKey>> {
         read(&self.current)
             .as_ref()
-            .filter(|c| now.saturating_sub(c.checked_at) < CURRENT_KEY_RECHECK_SECONDS)
+            .filter(|c| {
+                c.generation == generation
+                    && now.saturating_sub(c.checked_at) < CURRENT_KEY_RECHECK_SECONDS
+            })
             .map(|c| c.key.clone())
     }
 
@@ -244,11 +250,18 @@ impl SigningKeys {
         read(&self.verifiers).get(kid).cloned()
     }
 
-    fn install_current(&self, key: Arc<SigningKey>, decoding: DecodingKey, now: i64) {
+    fn install_current(
+        &self,
+        key: Arc<SigningKey>,
+        decoding: DecodingKey,
+        now: i64,
+        generation: u64,
+    ) {
         write(&self.verifiers).insert(key.kid.clone(), Arc::new(decoding));
         *write(&self.current) = Some(CurrentKey {
             key,
             checked_at: now,
+            generation,
         });
     }
 }
@@ -438,12 +451,13 @@ async fn reload_for_unknown_kid(state: &AppState, kid: &str) -> Result<Option<Ar
 /// The current signing key: from the cache, or the `CURRENT` pointer, or made now.
 async fn current_signing_key(state: &AppState) -> Result<Arc<SigningKey>> {
     let keys = &state.signing_keys;
-    if let Some(key) = keys.fresh_current(state.clock.unix()) {
+    let generation = state.table.generation();
+    if let Some(key) = keys.fresh_current(state.clock.unix(), generation) {
         return Ok(key);
     }
     let _load = keys.loading.lock().await;
     let now = state.clock.unix();
-    if let Some(key) = keys.fresh_current(now) {
+    if let Some(key) = keys.fresh_current(now, generation) {
         return Ok(key);
     }
     let cached = read(&keys.current).clone();
@@ -465,12 +479,13 @@ async fn current_signing_key(state: &AppState) -> Result<Arc<SigningKey>> {
                 *write(&keys.current) = Some(CurrentKey {
                     key: cached.key.clone(),
                     checked_at: now,
+                    generation,
                 });
                 return Ok(cached.key);
             }
             let material = load_key_material(state, kid).await?;
             let key = material.signing_key();
-            keys.install_current(key.clone(), material.decoding, now);
+            keys.install_current(key.clone(), material.decoding, now, generation);
             Ok(key)
         }
         None => create_first_key(state).await,
@@ -506,9 +521,12 @@ async fn create_first_key(state: &AppState) -> Result<Arc<SigningKey>> {
             Ok(()) => {
                 tracing::info!(kid = %material.kid, "created the first access-token signing key");
                 let key = material.signing_key();
-                state
-                    .signing_keys
-                    .install_current(key.clone(), material.decoding, now);
+                state.signing_keys.install_current(
+                    key.clone(),
+                    material.decoding,
+                    now,
+                    state.table.generation(),
+                );
                 return Ok(key);
             }
             Err(StoreError::ConditionFailed) => {
@@ -520,6 +538,7 @@ async fn create_first_key(state: &AppState) -> Result<Arc<SigningKey>> {
                         key.clone(),
                         material.decoding,
                         state.clock.unix(),
+                        state.table.generation(),
                     );
                     return Ok(key);
                 }
@@ -701,7 +720,12 @@ pub async fn rotate_signing_key(state: &AppState) -> Result<String> {
         match state.table.transact(writes).await {
             Ok(()) => {
                 tracing::info!(kid = %material.kid, retired = ?old_kid, "rotated the access-token signing key");
-                keys.install_current(material.signing_key(), material.decoding, now);
+                keys.install_current(
+                    material.signing_key(),
+                    material.decoding,
+                    now,
+                    state.table.generation(),
+                );
                 return Ok(material.kid);
             }
             Err(StoreError::ConditionFailed) => continue,

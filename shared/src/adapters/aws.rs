@@ -1,0 +1,68 @@
+//! The one place that decides how long any call to DynamoDB, KMS or SES may take and how often it
+//! is retried. Every AWS client (the functions', the local server's and the tests') is built from
+//! `sdk_config_loader`, so the budget below holds for all of them.
+//!
+//! The budget: API Gateway gives an integration 29 s and our Lambdas have 10 s, but a client
+//! waiting on a dead backend should hear `503` within a few seconds. One call may take
+//! `OPERATION_TIMEOUT` in all, retries included; a request stops at its first failed call, so a
+//! black-holed backend answers `503` within about that time.
+
+use std::time::Duration;
+
+use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
+
+/// Establishing a TCP (and TLS) connection to an AWS endpoint.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
+/// One attempt of one call, from sending the request to reading the whole answer. DynamoDB, KMS
+/// and SES answer in tens of milliseconds; an attempt this slow is a dead connection.
+pub const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(2);
+/// One call, every attempt and back-off included.
+pub const OPERATION_TIMEOUT: Duration = Duration::from_secs(3);
+/// Attempts per call (the first and two retries), for throttling and 5xx answers that come back
+/// fast; a hanging attempt leaves time for at most one more within `OPERATION_TIMEOUT`.
+pub const MAX_ATTEMPTS: u32 = 3;
+
+/// The timeouts of every AWS call.
+pub fn timeouts() -> TimeoutConfig {
+    TimeoutConfig::builder()
+        .connect_timeout(CONNECT_TIMEOUT)
+        .operation_attempt_timeout(ATTEMPT_TIMEOUT)
+        .operation_timeout(OPERATION_TIMEOUT)
+        .build()
+}
+
+/// The retry budget of every AWS call: standard mode (with its client-side retry quota, so a
+/// failing backend is not hammered), short back-offs that fit inside `OPERATION_TIMEOUT`.
+pub fn retries() -> RetryConfig {
+    RetryConfig::standard()
+        .with_max_attempts(MAX_ATTEMPTS)
+        .with_initial_backoff(Duration::from_millis(50))
+        .with_max_backoff(Duration::from_millis(500))
+}
+
+/// The SDK configuration loader with our timeouts and retries; the environment (region,
+/// credentials, `AWS_ENDPOINT_URL`) fills in the rest. Callers may override more (the tests set
+/// the emulator's endpoint).
+pub fn sdk_config_loader() -> aws_config::ConfigLoader {
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .timeout_config(timeouts())
+        .retry_config(retries())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_call_and_its_retries_fit_well_inside_a_lambda_and_api_gateway() {
+        let timeouts = timeouts();
+        assert_eq!(timeouts.connect_timeout(), Some(CONNECT_TIMEOUT));
+        assert_eq!(timeouts.operation_attempt_timeout(), Some(ATTEMPT_TIMEOUT));
+        assert_eq!(timeouts.operation_timeout(), Some(OPERATION_TIMEOUT));
+        assert!(ATTEMPT_TIMEOUT < OPERATION_TIMEOUT);
+        // A client hears 503 within 5 s (issue 17's acceptance), far inside the 10 s Lambda.
+        assert!(OPERATION_TIMEOUT < Duration::from_secs(5));
+        assert_eq!(retries().max_attempts(), MAX_ATTEMPTS);
+    }
+}

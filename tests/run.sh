@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The one test command: installs what the tests need into a virtualenv, lints the deployment
+# The one test command: checks formatting and clippy (warnings are errors), installs what the
+# tests need into a virtualenv, lints the deployment
 # (template.yaml with cfn-lint and `sam validate --lint`, the workflows with actionlint), starts the
 # local AWS emulator (moto server: DynamoDB, KMS, SES) and a fault-injection proxy in front of it
 # (tests/fault_proxy.py), runs `cargo test --workspace` against it,
@@ -12,6 +13,12 @@ logs=${CARGO_TARGET_DIR:-$root/target}/test-logs
 mkdir -p "$logs"
 
 step() { printf '\n==> %s\n' "$*"; }
+
+step "cargo fmt --all --check"
+cargo fmt --all --check
+
+step "cargo clippy --workspace --all-targets -- -D warnings"
+cargo clippy --workspace --all-targets -- -D warnings
 
 step "Python tools into $venv"
 if [ ! -x "$venv/bin/python" ]; then

@@ -3,27 +3,9 @@
 
 use futures::future::join_all;
 use http::Method;
+use latchkey_tests::on_both_backends;
 use latchkey_tests::{Backend, TestApp, TestUser, sign_in, sign_up};
 use serde_json::json;
-
-/// One async scenario, run as two tests: on the embedded store and on DynamoDB.
-macro_rules! on_both_backends {
-    ($scenario:ident) => {
-        mod $scenario {
-            use super::*;
-
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn on_the_embedded_store() {
-                super::$scenario(Backend::Embedded).await;
-            }
-
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn on_dynamodb() {
-                super::$scenario(Backend::Aws).await;
-            }
-        }
-    };
-}
 
 fn assert_auth_response(response: &latchkey_tests::TestResponse, email: &str) {
     let body = &response.json;

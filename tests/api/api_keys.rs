@@ -6,26 +6,9 @@
 use http::Method;
 use latchkey::domain::users::UserUpdate;
 use latchkey::services::users;
+use latchkey_tests::on_both_backends;
 use latchkey_tests::{Backend, SignedIn, TestApp, TestResponse};
 use serde_json::{Value, json};
-
-macro_rules! on_both_backends {
-    ($scenario:ident) => {
-        mod $scenario {
-            use super::*;
-
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn on_the_embedded_store() {
-                super::$scenario(Backend::Embedded).await;
-            }
-
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn on_dynamodb() {
-                super::$scenario(Backend::Aws).await;
-            }
-        }
-    };
-}
 
 pub const ADMIN_EMAIL: &str = "admin@latchkey.test";
 pub const GATES: &str = r#"{"GET /reports/*": {"plan": "business"}, "POST /analytics": {"feature": "advanced_analytics"}}"#;

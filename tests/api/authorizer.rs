@@ -6,11 +6,10 @@
 use http::Method;
 use lambda_http::aws_lambda_events::iam::IamPolicyEffect;
 use latchkey_authorizer::{AuthorizerAnswer, AuthorizerError, AuthorizerEvent, authorize};
-use latchkey_tests::{Backend, TestApp};
+use latchkey_tests::{Backend, TestApp, workspace_root};
 use serde_json::{Value, json};
 
 use crate::api_keys::{admin_token, gated_app, key_of, mint, promote};
-use crate::routes::workspace_root;
 
 /// The event file with `CREDENTIAL` replaced (`None` drops the credential headers).
 fn event(file: &str, credential: Option<&str>) -> AuthorizerEvent {

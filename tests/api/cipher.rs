@@ -2,6 +2,7 @@
 //! emulator. Each scenario runs on both.
 
 use latchkey::ports::{CipherError, EncryptionContext};
+use latchkey_tests::on_both_backends;
 use latchkey_tests::{Backend, fresh_cipher};
 
 const SECRET: &[u8] = b"sk-provider-key-0123456789";
@@ -31,15 +32,7 @@ async fn a_secret_round_trips(backend: Backend) {
     assert_eq!(plaintext, SECRET);
 }
 
-#[tokio::test]
-async fn a_secret_round_trips_through_the_local_key() {
-    a_secret_round_trips(Backend::Embedded).await;
-}
-
-#[tokio::test]
-async fn a_secret_round_trips_through_kms() {
-    a_secret_round_trips(Backend::Aws).await;
-}
+on_both_backends!(a_secret_round_trips);
 
 async fn a_ciphertext_does_not_decrypt_under_another_encryption_context(backend: Backend) {
     let dir = tempfile::tempdir().expect("temp dir");
@@ -61,15 +54,7 @@ async fn a_ciphertext_does_not_decrypt_under_another_encryption_context(backend:
     }
 }
 
-#[tokio::test]
-async fn a_ciphertext_does_not_decrypt_under_another_encryption_context_locally() {
-    a_ciphertext_does_not_decrypt_under_another_encryption_context(Backend::Embedded).await;
-}
-
-#[tokio::test]
-async fn a_ciphertext_does_not_decrypt_under_another_encryption_context_on_kms() {
-    a_ciphertext_does_not_decrypt_under_another_encryption_context(Backend::Aws).await;
-}
+on_both_backends!(a_ciphertext_does_not_decrypt_under_another_encryption_context);
 
 async fn a_tampered_ciphertext_is_refused(backend: Backend) {
     let dir = tempfile::tempdir().expect("temp dir");
@@ -86,15 +71,7 @@ async fn a_tampered_ciphertext_is_refused(backend: Backend) {
     assert!(undecryptable(&cipher.decrypt(&[], &context()).await));
 }
 
-#[tokio::test]
-async fn a_tampered_ciphertext_is_refused_locally() {
-    a_tampered_ciphertext_is_refused(Backend::Embedded).await;
-}
-
-#[tokio::test]
-async fn a_tampered_ciphertext_is_refused_on_kms() {
-    a_tampered_ciphertext_is_refused(Backend::Aws).await;
-}
+on_both_backends!(a_tampered_ciphertext_is_refused);
 
 async fn encrypting_twice_gives_different_ciphertexts(backend: Backend) {
     let dir = tempfile::tempdir().expect("temp dir");
@@ -115,15 +92,7 @@ async fn encrypting_twice_gives_different_ciphertexts(backend: Backend) {
     }
 }
 
-#[tokio::test]
-async fn encrypting_the_same_secret_twice_gives_different_ciphertexts_locally() {
-    encrypting_twice_gives_different_ciphertexts(Backend::Embedded).await;
-}
-
-#[tokio::test]
-async fn encrypting_the_same_secret_twice_gives_different_ciphertexts_on_kms() {
-    encrypting_twice_gives_different_ciphertexts(Backend::Aws).await;
-}
+on_both_backends!(encrypting_twice_gives_different_ciphertexts);
 
 async fn a_ciphertext_from_another_key_does_not_decrypt(backend: Backend) {
     let first_dir = tempfile::tempdir().expect("temp dir");
@@ -150,12 +119,4 @@ async fn a_ciphertext_from_another_key_does_not_decrypt(backend: Backend) {
     }
 }
 
-#[tokio::test]
-async fn a_ciphertext_from_another_key_does_not_decrypt_locally() {
-    a_ciphertext_from_another_key_does_not_decrypt(Backend::Embedded).await;
-}
-
-#[tokio::test]
-async fn a_ciphertext_from_another_key_does_not_decrypt_on_kms() {
-    a_ciphertext_from_another_key_does_not_decrypt(Backend::Aws).await;
-}
+on_both_backends!(a_ciphertext_from_another_key_does_not_decrypt);

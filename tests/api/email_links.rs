@@ -8,31 +8,12 @@ use base64::Engine;
 use http::Method;
 use latchkey::AppState;
 use latchkey::ports::{Email, MailError, Mailer};
+use latchkey_tests::on_both_backends;
 use latchkey_tests::{Backend, SentMail, TestApp, TestResponse};
 use serde_json::{Value, json};
 
 const PASSWORD: &str = "correct horse battery staple 42";
 const NEW_PASSWORD: &str = "tangerine submarine quietly 1987";
-
-/// Runs the scenario `$name(backend)` once per backend, as `$name::on_the_embedded_store` and
-/// `$name::on_dynamodb`.
-macro_rules! on_both_backends {
-    ($($name:ident),* $(,)?) => {$(
-        mod $name {
-            use latchkey_tests::Backend;
-
-            #[tokio::test]
-            async fn on_the_embedded_store() {
-                super::$name(Backend::Embedded).await;
-            }
-
-            #[tokio::test]
-            async fn on_dynamodb() {
-                super::$name(Backend::Aws).await;
-            }
-        }
-    )*};
-}
 
 on_both_backends!(
     a_magic_link_signs_the_user_in_with_the_email_link_method,

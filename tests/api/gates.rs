@@ -9,29 +9,11 @@ use http::{Method, Request};
 use latchkey::domain::plans::Plan;
 use latchkey::http::gates::{require_feature, require_plan};
 use latchkey::services::gate::Allowed;
-use latchkey_tests::{Backend, TestApp, TestResponse};
+use latchkey_tests::{Backend, TestApp, TestResponse, on_both_backends};
 use serde_json::json;
 use tower::ServiceExt;
 
 use crate::api_keys::{admin_token, gated_app, key_of, mint, promote};
-
-macro_rules! on_both_backends {
-    ($scenario:ident) => {
-        mod $scenario {
-            use super::*;
-
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn on_the_embedded_store() {
-                super::$scenario(Backend::Embedded).await;
-            }
-
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn on_dynamodb() {
-                super::$scenario(Backend::Aws).await;
-            }
-        }
-    };
-}
 
 async fn check(
     app: &TestApp,

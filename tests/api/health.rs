@@ -1,3 +1,4 @@
+use latchkey_tests::on_both_backends;
 use latchkey_tests::{Backend, TestApp};
 
 async fn health_reports_the_table_reachable(backend: Backend) {
@@ -8,12 +9,4 @@ async fn health_reports_the_table_reachable(backend: Backend) {
     assert_eq!(response.json["checks"]["table"]["reachable"], true);
 }
 
-#[tokio::test]
-async fn health_answers_ok_on_the_embedded_store() {
-    health_reports_the_table_reachable(Backend::Embedded).await;
-}
-
-#[tokio::test]
-async fn health_answers_ok_on_dynamodb() {
-    health_reports_the_table_reachable(Backend::Aws).await;
-}
+on_both_backends!(health_reports_the_table_reachable);

@@ -2,6 +2,7 @@
 //! back from the emulator. Each scenario runs on both.
 
 use latchkey::ports::{Email, Mailer};
+use latchkey_tests::on_both_backends;
 use latchkey_tests::{Backend, SentMail, TestApp, fresh_mailer, sent_mail, unique_email};
 use mail_parser::MimeHeaders;
 
@@ -37,15 +38,7 @@ async fn a_sent_email_can_be_read_back(backend: Backend) {
     assert_eq!(mail[0].code().as_deref(), Some("482913"));
 }
 
-#[tokio::test]
-async fn a_sent_email_can_be_read_back_from_the_outbox() {
-    a_sent_email_can_be_read_back(Backend::Embedded).await;
-}
-
-#[tokio::test]
-async fn a_sent_email_can_be_read_back_from_ses() {
-    a_sent_email_can_be_read_back(Backend::Aws).await;
-}
+on_both_backends!(a_sent_email_can_be_read_back);
 
 async fn emails_are_read_back_in_send_order_and_only_for_their_recipient(backend: Backend) {
     let dir = tempfile::tempdir().expect("temp dir");
@@ -73,15 +66,7 @@ async fn emails_are_read_back_in_send_order_and_only_for_their_recipient(backend
     );
 }
 
-#[tokio::test]
-async fn emails_are_read_back_in_send_order_and_only_for_their_recipient_from_the_outbox() {
-    emails_are_read_back_in_send_order_and_only_for_their_recipient(Backend::Embedded).await;
-}
-
-#[tokio::test]
-async fn emails_are_read_back_in_send_order_and_only_for_their_recipient_from_ses() {
-    emails_are_read_back_in_send_order_and_only_for_their_recipient(Backend::Aws).await;
-}
+on_both_backends!(emails_are_read_back_in_send_order_and_only_for_their_recipient);
 
 async fn a_subject_and_body_beyond_ascii_arrive_intact(backend: Backend) {
     let dir = tempfile::tempdir().expect("temp dir");
@@ -105,15 +90,7 @@ async fn a_subject_and_body_beyond_ascii_arrive_intact(backend: Backend) {
     assert_eq!(mail[0].code().as_deref(), Some("482913"));
 }
 
-#[tokio::test]
-async fn a_subject_and_body_beyond_ascii_arrive_intact_through_the_outbox() {
-    a_subject_and_body_beyond_ascii_arrive_intact(Backend::Embedded).await;
-}
-
-#[tokio::test]
-async fn a_subject_and_body_beyond_ascii_arrive_intact_through_ses() {
-    a_subject_and_body_beyond_ascii_arrive_intact(Backend::Aws).await;
-}
+on_both_backends!(a_subject_and_body_beyond_ascii_arrive_intact);
 
 #[tokio::test]
 async fn an_ses_refusal_is_reported_without_the_body_it_carried() {
@@ -156,15 +133,7 @@ async fn a_test_app_reads_back_only_its_own_mail(backend: Backend) {
     assert_eq!(second.sent_mail().await, []);
 }
 
-#[tokio::test]
-async fn a_test_app_reads_back_only_its_own_mail_from_the_outbox() {
-    a_test_app_reads_back_only_its_own_mail(Backend::Embedded).await;
-}
-
-#[tokio::test]
-async fn a_test_app_reads_back_only_its_own_mail_from_ses() {
-    a_test_app_reads_back_only_its_own_mail(Backend::Aws).await;
-}
+on_both_backends!(a_test_app_reads_back_only_its_own_mail);
 
 #[tokio::test]
 async fn an_outbox_file_parses_as_multipart_alternative_with_both_parts_and_its_headers() {

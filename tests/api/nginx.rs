@@ -12,7 +12,7 @@ use std::time::Duration;
 use axum::Router;
 use axum::http::HeaderMap;
 use http::Method;
-use latchkey_tests::{Backend, TestApp};
+use latchkey_tests::{Backend, TestApp, on_both_backends};
 use serde_json::{Value, json};
 
 use crate::api_keys::{admin_token, gated_app, key_of, mint, promote};
@@ -251,12 +251,4 @@ async fn nginx_passes_business_users_and_keys_and_shows_seed_001s_refusals(backe
     assert_eq!(body["code"], "invalid_token");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn nginx_auth_request_on_the_embedded_store() {
-    nginx_passes_business_users_and_keys_and_shows_seed_001s_refusals(Backend::Embedded).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn nginx_auth_request_on_dynamodb() {
-    nginx_passes_business_users_and_keys_and_shows_seed_001s_refusals(Backend::Aws).await;
-}
+on_both_backends!(nginx_passes_business_users_and_keys_and_shows_seed_001s_refusals);

@@ -1,15 +1,17 @@
-//! The OpenAPI document (`functions/well-known/openapi.json`, served at `/openapi.json`) is written
-//! by hand, so these tests hold it to the code: its operations are exactly the union of every
-//! group's `ROUTES`, each is identified and answered, every `$ref` resolves, and an independent
-//! validator (openapi-spec-validator) accepts it as OpenAPI 3.1.
+//! The OpenAPI document (`functions/well-known/openapi.json`, served at `/openapi.json`) is
+//! generated from the groups' declarations by `cargo run -p xtask -- openapi`. These tests check
+//! that the file is what the declarations generate, that its operations are exactly the declared
+//! routes, each identified and answered, every `$ref` resolves, and an independent validator
+//! (openapi-spec-validator) accepts it as OpenAPI 3.1. (Every flow test's JSON answers are
+//! validated against it by the harness: `latchkey_tests::schema`.)
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use latchkey_tests::{Backend, TestApp, test_python};
+use latchkey_local::groups::GROUPS;
+use latchkey_local::openapi::{DOCUMENT_PATH, document_json};
+use latchkey_tests::{Backend, TestApp, test_python, workspace_root};
 use latchkey_well_known::OPENAPI_DOCUMENT;
 use serde_json::Value;
-
-use crate::routes::GROUPS;
 
 const METHODS: &[&str] = &[
     "get", "put", "post", "delete", "options", "head", "patch", "trace",
@@ -66,30 +68,38 @@ fn references(value: &Value, at: &str, found: &mut Vec<(String, String)>) {
 }
 
 #[test]
+fn the_served_document_is_what_the_declarations_generate() {
+    assert!(
+        OPENAPI_DOCUMENT == document_json(),
+        "{DOCUMENT_PATH} is stale: run `cargo run -p xtask -- openapi` and review the diff"
+    );
+}
+
+#[test]
+fn the_license_is_the_crates_license() {
+    assert_eq!(
+        document()["info"]["license"]["identifier"],
+        env!("CARGO_PKG_LICENSE")
+    );
+}
+
+#[test]
 fn the_document_describes_exactly_the_routes_every_group_serves() {
     let document = document();
-    // A path item marked `x-latchkey-any-method` documents a route served for every method
-    // (`ANY` in ROUTES, e.g. `/auth/check`) through a few representative operations.
     let documented: BTreeSet<(String, String)> = operations(&document)
         .into_iter()
-        .map(|((method, path), _)| {
-            if document["paths"][&path]["x-latchkey-any-method"] == true {
-                ("ANY".to_owned(), path)
-            } else {
-                (method, path)
-            }
-        })
+        .map(|(route, _)| route)
         .collect();
     let served: BTreeSet<(String, String)> = GROUPS
         .iter()
-        .flat_map(|group| group.routes.iter())
-        .map(|(method, path)| (method.to_ascii_uppercase(), openapi_path(path)))
+        .flat_map(|group| group.routes())
+        .map(|route| (route.method, openapi_path(&route.path)))
         .collect();
     let undocumented: Vec<_> = served.difference(&documented).collect();
     let not_served: Vec<_> = documented.difference(&served).collect();
     assert!(
         undocumented.is_empty() && not_served.is_empty(),
-        "functions/well-known/openapi.json drifted from the groups' ROUTES.\n\
+        "functions/well-known/openapi.json drifted from the groups' declared routes.\n\
          Served but not documented: {undocumented:?}\n\
          Documented but not served: {not_served:?}"
     );
@@ -220,7 +230,7 @@ except Exception as error:
 
 #[test]
 fn openapi_spec_validator_accepts_the_document() {
-    let path = crate::routes::workspace_root().join("functions/well-known/openapi.json");
+    let path = workspace_root().join(DOCUMENT_PATH);
     let python = test_python();
 
     let output = std::process::Command::new(&python)
@@ -235,4 +245,37 @@ fn openapi_spec_validator_accepts_the_document() {
         path.display(),
         String::from_utf8_lossy(&output.stderr)
     );
+}
+
+/// The harness checks every JSON answer with this; it must refuse what the schema refuses.
+#[test]
+#[should_panic(expected = "body its OpenAPI schema refuses")]
+fn the_response_validator_refuses_a_body_its_schema_does_not_allow() {
+    latchkey_tests::schema::check(
+        "GET",
+        "/health",
+        200,
+        &serde_json::json!({"status": "ok", "backend": "local"}),
+    );
+}
+
+#[test]
+fn the_response_validator_follows_refs_and_accepts_a_conforming_body() {
+    latchkey_tests::schema::check(
+        "GET",
+        "/health",
+        503,
+        &serde_json::json!({"status": "degraded", "backend": "aws",
+            "checks": {"table": {"backend": "dynamodb", "reachable": false}}}),
+    );
+    assert_eq!(
+        latchkey_tests::schema::route_of("DELETE", "/auth/sessions/6f9619ff").as_deref(),
+        Some("/auth/sessions/{id}")
+    );
+}
+
+#[test]
+#[should_panic(expected = "does not document")]
+fn the_response_validator_refuses_a_status_the_declaration_does_not_document() {
+    latchkey_tests::schema::check("GET", "/auth/login-methods", 500, &serde_json::json!({}));
 }

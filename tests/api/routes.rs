@@ -1,173 +1,35 @@
-//! Route drift: each endpoint group's `ROUTES`, its router and its function's HttpApi events in
-//! `template.yaml` must say the same thing. `ROUTES` is the source of truth; the template's route
-//! blocks are generated from it (`LATCHKEY_UPDATE_TEMPLATE=1 ./tests/run.sh routes` rewrites them).
+//! Route drift, both directions: each group's declared routes (its `routes()`), its router, its
+//! function's HttpApi events in `template.yaml`, and the registry must say the same thing. The
+//! declarations are the source; `cargo run -p xtask -- template` writes the template's route
+//! blocks, and these tests only check.
 
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
 
-use axum::Router;
 use axum::body::Body;
 use axum::extract::{MatchedPath, Request};
 use axum::http::HeaderValue;
 use axum::middleware::{self, Next};
 use axum::response::Response;
-use latchkey::AppState;
 use latchkey::http::middleware as latchkey_middleware;
-use latchkey_tests::{Backend, TestApp, TestResponse};
+use latchkey_local::groups::{GROUPS, Group, Kind, NOT_GROUPS};
+use latchkey_local::template::{TEMPLATE_PATH, api_gateway_path, event_name, regenerate};
+use latchkey_tests::{Backend, TestApp, TestResponse, workspace_root};
 use serde_yaml_ng::Value;
 use tower::ServiceExt;
 
-/// One endpoint group: a crate under `functions/`, one Lambda function in `template.yaml`.
-pub struct Group {
-    /// The crate's folder under `functions/`, and the folder of its events under `events/`.
-    pub name: &'static str,
-    /// The function's logical id in `template.yaml`.
-    pub function: &'static str,
-    pub routes: &'static [(&'static str, &'static str)],
-    pub router: fn(AppState) -> Router,
-}
-
-/// Every endpoint group. A new crate under `functions/` fails
-/// `every_function_crate_is_a_group_with_a_function_in_the_template` until it is listed here.
-pub const GROUPS: &[Group] = &[
-    Group {
-        name: "well-known",
-        function: "WellKnownFunction",
-        routes: latchkey_well_known::ROUTES,
-        router: latchkey_well_known::router,
-    },
-    Group {
-        name: "accounts",
-        function: "AccountsFunction",
-        routes: latchkey_accounts::ROUTES,
-        router: latchkey_accounts::router,
-    },
-    Group {
-        name: "email-links",
-        function: "EmailLinksFunction",
-        routes: latchkey_email_links::ROUTES,
-        router: latchkey_email_links::router,
-    },
-    Group {
-        name: "api-keys",
-        function: "ApiKeysFunction",
-        routes: latchkey_api_keys::ROUTES,
-        router: latchkey_api_keys::router,
-    },
-];
-
-/// Crates under `functions/` that are not a Lambda function behind the HTTP API (the authorizer
-/// is checked by `the_authorizer_is_a_function_in_the_template_without_routes`).
-const NOT_GROUPS: &[&str] = &["local", "authorizer"];
-
-#[test]
-fn the_authorizer_is_a_function_in_the_template_without_routes() {
-    let template = template();
-    let resource = &template["Resources"]["AuthorizerFunction"];
-    assert_eq!(resource["Type"], "AWS::Serverless::Function");
-    assert_eq!(resource["Metadata"]["BuildMethod"], "rust-cargolambda");
-    assert_eq!(
-        resource["Metadata"]["BuildProperties"]["Binary"],
-        "authorizer"
-    );
-    assert!(
-        resource["Properties"]["Events"].is_null(),
-        "API Gateway invokes the authorizer itself; it serves no route"
-    );
-}
-
+/// The registered group `name`, or a panic naming the registry.
 pub fn group(name: &str) -> &'static Group {
-    GROUPS
-        .iter()
-        .find(|group| group.name == name)
-        .unwrap_or_else(|| panic!("no endpoint group named `{name}` in tests/api/routes.rs"))
+    latchkey_local::groups::group(name).unwrap_or_else(|| {
+        panic!("no endpoint group named `{name}` in functions/local/src/groups.rs")
+    })
 }
 
-pub fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("the tests crate is in the workspace")
-        .to_path_buf()
-}
-
-fn template_path() -> PathBuf {
-    workspace_root().join("template.yaml")
+fn template_text() -> String {
+    std::fs::read_to_string(workspace_root().join(TEMPLATE_PATH)).expect("read template.yaml")
 }
 
 pub fn template() -> Value {
-    let text = std::fs::read_to_string(template_path()).expect("read template.yaml");
-    serde_yaml_ng::from_str(&text).expect("template.yaml is YAML")
-}
-
-/// An axum path (`/auth/sessions/{id}`, `/files/{*rest}`) in API Gateway's syntax
-/// (`/auth/sessions/{id}`, `/files/{rest+}`).
-pub fn api_gateway_path(axum_path: &str) -> String {
-    axum_path
-        .split('/')
-        .map(|segment| match segment.strip_prefix("{*") {
-            Some(rest) => format!("{{{}+}}", rest.trim_end_matches('}')),
-            None => segment.to_owned(),
-        })
-        .collect::<Vec<_>>()
-        .join("/")
-}
-
-/// The event's logical id: `DELETE /auth/sessions/{id}` is `DeleteAuthSessionsId`.
-fn event_name(method: &str, path: &str) -> String {
-    let mut name = String::new();
-    for word in std::iter::once(method).chain(path.split(|c: char| !c.is_ascii_alphanumeric())) {
-        let mut chars = word.chars();
-        if let Some(first) = chars.next() {
-            name.push(first.to_ascii_uppercase());
-            name.extend(chars.map(|c| c.to_ascii_lowercase()));
-        }
-    }
-    name
-}
-
-/// The template text between `# BEGIN ROUTES <function>` and `# END ROUTES <function>`.
-fn route_block(group: &Group) -> String {
-    if group.routes.is_empty() {
-        return String::new();
-    }
-    let mut block = String::from("      Events:\n");
-    for (method, path) in group.routes {
-        block.push_str(&format!(
-            "        {name}:\n          Type: HttpApi\n          Properties:\n            ApiId: !Ref HttpApi\n            Method: {method}\n            Path: {path}\n",
-            name = event_name(method, path),
-            path = api_gateway_path(path),
-        ));
-    }
-    block
-}
-
-fn markers(group: &Group) -> (String, String) {
-    (
-        format!("      # BEGIN ROUTES {}\n", group.function),
-        format!("      # END ROUTES {}\n", group.function),
-    )
-}
-
-/// The current block of each group, and the template with every block regenerated.
-fn regenerated_template() -> (String, String) {
-    let original = std::fs::read_to_string(template_path()).expect("read template.yaml");
-    let mut text = original.clone();
-    for group in GROUPS {
-        let (begin, end) = markers(group);
-        let start = text.find(&begin).unwrap_or_else(|| {
-            panic!(
-                "template.yaml has no `{}` line in {}",
-                begin.trim(),
-                group.function
-            )
-        }) + begin.len();
-        let stop = start
-            + text[start..]
-                .find(&end)
-                .unwrap_or_else(|| panic!("template.yaml has no `{}` line", end.trim()));
-        text.replace_range(start..stop, &route_block(group));
-    }
-    (original, text)
+    serde_yaml_ng::from_str(&template_text()).expect("template.yaml is YAML")
 }
 
 /// (METHOD, API Gateway path) of the function's HttpApi events in the parsed template.
@@ -207,38 +69,26 @@ fn template_routes(template: &Value, function: &str) -> BTreeSet<(String, String
 
 fn declared_routes(group: &Group) -> BTreeSet<(String, String)> {
     group
-        .routes
-        .iter()
-        .map(|(method, path)| (method.to_ascii_uppercase(), api_gateway_path(path)))
+        .routes()
+        .into_iter()
+        .map(|route| (route.method, api_gateway_path(&route.path)))
         .collect()
 }
 
 #[test]
-fn each_functions_http_api_events_are_exactly_its_crates_routes() {
-    if std::env::var_os("LATCHKEY_UPDATE_TEMPLATE").is_some() {
-        let (original, regenerated) = regenerated_template();
-        if original != regenerated {
-            std::fs::write(template_path(), regenerated).expect("rewrite template.yaml");
-        }
-    }
+fn each_functions_http_api_events_are_exactly_its_declared_routes() {
     let template = template();
     for group in GROUPS {
         let declared = declared_routes(group);
-        assert_eq!(
-            declared.len(),
-            group.routes.len(),
-            "{}::ROUTES lists a route twice",
-            group.name
-        );
         let in_template = template_routes(&template, group.function);
         let missing: Vec<_> = declared.difference(&in_template).collect();
         let extra: Vec<_> = in_template.difference(&declared).collect();
         assert!(
             missing.is_empty() && extra.is_empty(),
-            "{} in template.yaml drifted from the `{}` crate's ROUTES.\n\
-             In ROUTES but not in the template: {missing:?}\n\
-             In the template but not in ROUTES: {extra:?}\n\
-             Regenerate with LATCHKEY_UPDATE_TEMPLATE=1 ./tests/run.sh routes",
+            "{} in template.yaml drifted from the `{}` group's declared routes.\n\
+             Declared but not in the template: {missing:?}\n\
+             In the template but not declared: {extra:?}\n\
+             Regenerate with `cargo run -p xtask -- template`",
             group.function,
             group.name,
         );
@@ -247,25 +97,35 @@ fn each_functions_http_api_events_are_exactly_its_crates_routes() {
 
 #[test]
 fn the_generated_route_blocks_in_the_template_are_up_to_date() {
-    let (original, regenerated) = regenerated_template();
+    let original = template_text();
+    let regenerated = regenerate(&original).unwrap_or_else(|error| panic!("{error}"));
     assert!(
         original == regenerated,
-        "template.yaml's `# BEGIN ROUTES` blocks are not what ROUTES generates; \
-         run LATCHKEY_UPDATE_TEMPLATE=1 ./tests/run.sh routes and review the diff"
+        "template.yaml's `# BEGIN ROUTES` blocks are not what the declarations generate; \
+         run `cargo run -p xtask -- template` and review the diff"
     );
+}
+
+#[test]
+fn an_authorizer_has_no_routes_and_no_router() {
+    for group in GROUPS {
+        if let Kind::Authorizer = group.kind {
+            assert!(group.routes().is_empty(), "{}", group.name);
+        }
+    }
 }
 
 #[test]
 fn event_names_are_unique_within_each_function() {
     for group in GROUPS {
-        let names: BTreeSet<_> = group
-            .routes
+        let routes = group.routes();
+        let names: BTreeSet<_> = routes
             .iter()
-            .map(|(method, path)| event_name(method, path))
+            .map(|route| event_name(&route.method, &route.path))
             .collect();
         assert_eq!(
             names.len(),
-            group.routes.len(),
+            routes.len(),
             "two routes of {} map to one event name",
             group.name
         );
@@ -279,7 +139,7 @@ fn no_route_is_served_by_two_functions() {
         for route in declared_routes(group) {
             assert!(
                 seen.insert(route.clone()),
-                "{route:?} is in two groups' ROUTES; API Gateway can send it to only one"
+                "{route:?} is declared by two groups; API Gateway can send it to only one"
             );
         }
     }
@@ -289,6 +149,12 @@ fn no_route_is_served_by_two_functions() {
 fn every_function_crate_is_a_group_with_a_function_in_the_template() {
     let template = template();
     let functions = workspace_root().join("functions");
+    assert!(
+        GROUPS
+            .iter()
+            .all(|group| functions.join(group.name).is_dir()),
+        "every registered group has a crate under functions/"
+    );
     let mut crates: Vec<String> = std::fs::read_dir(&functions)
         .expect("list functions/")
         .map(|entry| {
@@ -410,18 +276,22 @@ fn fill_parameters(path: &str) -> String {
 async fn every_declared_route_is_served_by_its_groups_router() {
     let app = TestApp::spawn(Backend::Embedded).await;
     for group in GROUPS {
+        let Some(router) = group.router(app.state.clone()) else {
+            continue;
+        };
         let router = latchkey_middleware::apply(
-            (group.router)(app.state.clone()).layer(middleware::from_fn(record_matched_route)),
+            router.layer(middleware::from_fn(record_matched_route)),
             &app.state.config,
         );
-        for (method, path) in group.routes {
-            let body = if *method == "GET" || *method == "HEAD" {
+        for route in group.routes() {
+            let (method, path) = (route.method.as_str(), route.path.as_str());
+            let body = if method == "GET" || method == "HEAD" {
                 Body::empty()
             } else {
                 Body::from("{}")
             };
             let request = http::Request::builder()
-                .method(*method)
+                .method(method)
                 .uri(fill_parameters(path))
                 .header("content-type", "application/json")
                 .body(body)
@@ -436,8 +306,8 @@ async fn every_declared_route_is_served_by_its_groups_router() {
             .await;
             assert_eq!(
                 response.header(MATCHED_ROUTE),
-                Some(*path),
-                "{method} {path} is in {}::ROUTES but its router does not route it: {} {}",
+                Some(path),
+                "{method} {path} is declared by {} but its router does not route it: {} {}",
                 group.name,
                 response.status,
                 response.text
@@ -445,9 +315,52 @@ async fn every_declared_route_is_served_by_its_groups_router() {
             assert_ne!(
                 response.status.as_u16(),
                 405,
-                "{method} {path} is in {}::ROUTES but its router has no {method} handler there",
+                "{method} {path} is declared by {} but its router has no {method} handler there",
                 group.name
             );
         }
     }
+}
+
+/// The other direction: a group's router is built only from its `Routes`, which has no way to
+/// add an undeclared route; so no group source may build an axum router or route by hand.
+#[test]
+fn no_group_routes_a_handler_outside_its_declarations() {
+    let forbidden = [
+        "Router::new(",
+        ".route(",
+        ".route_service(",
+        ".nest(",
+        ".merge(",
+        ".fallback(",
+        "axum::routing",
+        "OpenApiRouter",
+    ];
+    for group in GROUPS {
+        let src = workspace_root()
+            .join("functions")
+            .join(group.name)
+            .join("src");
+        for entry in std::fs::read_dir(&src).expect("list a group's src/") {
+            let path = entry.expect("a dir entry").path();
+            let text = std::fs::read_to_string(&path).expect("read a source file");
+            for pattern in forbidden {
+                assert!(
+                    !text.contains(pattern),
+                    "{} uses `{pattern}`: a group serves only what its `routes()` declares \
+                     (add a `#[utoipa::path]` handler to `Routes` instead)",
+                    path.display()
+                );
+            }
+        }
+    }
+}
+
+/// And the router really is the declarations: a path that is not declared is our 404, whatever
+/// the group.
+#[tokio::test]
+async fn an_undeclared_path_is_not_served_by_any_group() {
+    let app = TestApp::spawn(Backend::Embedded).await;
+    let response = app.get("/auth/not-a-declared-route").await;
+    response.assert_error(404, "not_found");
 }

@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use latchkey::adapters::system::SystemClock;
 use latchkey::ports::{Clock, Condition, Item, Key, StoreError, Table, Write};
+use latchkey_tests::on_both_backends;
 use latchkey_tests::{Backend, fresh_table};
 use serde_json::{Value, json};
 
@@ -42,15 +43,7 @@ async fn conditional_create_refuses_a_duplicate(backend: Backend) {
     assert_eq!(stored.expect("get"), Some(first));
 }
 
-#[tokio::test]
-async fn conditional_create_refuses_a_duplicate_on_the_embedded_store() {
-    conditional_create_refuses_a_duplicate(Backend::Embedded).await;
-}
-
-#[tokio::test]
-async fn conditional_create_refuses_a_duplicate_on_dynamodb() {
-    conditional_create_refuses_a_duplicate(Backend::Aws).await;
-}
+on_both_backends!(conditional_create_refuses_a_duplicate);
 
 async fn a_transaction_with_one_failing_condition_writes_nothing(backend: Backend) {
     let (table, _dir) = table(backend).await;
@@ -109,15 +102,7 @@ async fn a_transaction_with_one_failing_condition_writes_nothing(backend: Backen
     assert_eq!(get("REFRESH#h", "REFRESH").await, None);
 }
 
-#[tokio::test]
-async fn a_transaction_with_one_failing_condition_writes_nothing_on_the_embedded_store() {
-    a_transaction_with_one_failing_condition_writes_nothing(Backend::Embedded).await;
-}
-
-#[tokio::test]
-async fn a_transaction_with_one_failing_condition_writes_nothing_on_dynamodb() {
-    a_transaction_with_one_failing_condition_writes_nothing(Backend::Aws).await;
-}
+on_both_backends!(a_transaction_with_one_failing_condition_writes_nothing);
 
 async fn a_transaction_refuses_two_writes_to_one_key(backend: Backend) {
     let (table, _dir) = table(backend).await;
@@ -143,15 +128,7 @@ async fn a_transaction_refuses_two_writes_to_one_key(backend: Backend) {
     assert_eq!(table.get(&key).await.expect("get"), None);
 }
 
-#[tokio::test]
-async fn a_transaction_refuses_two_writes_to_one_key_on_the_embedded_store() {
-    a_transaction_refuses_two_writes_to_one_key(Backend::Embedded).await;
-}
-
-#[tokio::test]
-async fn a_transaction_refuses_two_writes_to_one_key_on_dynamodb() {
-    a_transaction_refuses_two_writes_to_one_key(Backend::Aws).await;
-}
+on_both_backends!(a_transaction_refuses_two_writes_to_one_key);
 
 async fn consume_once_has_exactly_one_winner(backend: Backend) {
     let (table, _dir) = table(backend).await;
@@ -179,15 +156,7 @@ async fn consume_once_has_exactly_one_winner(backend: Backend) {
     assert_eq!(table.get(&key).await.expect("get"), None);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn consume_once_has_exactly_one_winner_on_the_embedded_store() {
-    consume_once_has_exactly_one_winner(Backend::Embedded).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn consume_once_has_exactly_one_winner_on_dynamodb() {
-    consume_once_has_exactly_one_winner(Backend::Aws).await;
-}
+on_both_backends!(consume_once_has_exactly_one_winner);
 
 async fn counters_add_atomically_under_concurrency(backend: Backend) {
     let (table, _dir) = table(backend).await;
@@ -221,15 +190,7 @@ async fn counters_add_atomically_under_concurrency(backend: Backend) {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn counters_add_atomically_under_concurrency_on_the_embedded_store() {
-    counters_add_atomically_under_concurrency(Backend::Embedded).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn counters_add_atomically_under_concurrency_on_dynamodb() {
-    counters_add_atomically_under_concurrency(Backend::Aws).await;
-}
+on_both_backends!(counters_add_atomically_under_concurrency);
 
 async fn prefix_queries_return_the_partition_in_sort_key_order(backend: Backend) {
     let (table, _dir) = table(backend).await;
@@ -271,15 +232,7 @@ async fn prefix_queries_return_the_partition_in_sort_key_order(backend: Backend)
     assert!(table.query("USER#3", "").await.expect("query").is_empty());
 }
 
-#[tokio::test]
-async fn prefix_queries_return_the_partition_in_sort_key_order_on_the_embedded_store() {
-    prefix_queries_return_the_partition_in_sort_key_order(Backend::Embedded).await;
-}
-
-#[tokio::test]
-async fn prefix_queries_return_the_partition_in_sort_key_order_on_dynamodb() {
-    prefix_queries_return_the_partition_in_sort_key_order(Backend::Aws).await;
-}
+on_both_backends!(prefix_queries_return_the_partition_in_sort_key_order);
 
 async fn gsi1_queries_return_the_index_partition_in_index_sort_order(backend: Backend) {
     let (table, _dir) = table(backend).await;
@@ -318,15 +271,7 @@ async fn gsi1_queries_return_the_index_partition_in_index_sort_order(backend: Ba
     );
 }
 
-#[tokio::test]
-async fn gsi1_queries_return_the_index_partition_in_index_sort_order_on_the_embedded_store() {
-    gsi1_queries_return_the_index_partition_in_index_sort_order(Backend::Embedded).await;
-}
-
-#[tokio::test]
-async fn gsi1_queries_return_the_index_partition_in_index_sort_order_on_dynamodb() {
-    gsi1_queries_return_the_index_partition_in_index_sort_order(Backend::Aws).await;
-}
+on_both_backends!(gsi1_queries_return_the_index_partition_in_index_sort_order);
 
 async fn expired_items_are_absent_everywhere(backend: Backend) {
     let (table, _dir) = table(backend).await;
@@ -442,15 +387,7 @@ async fn expired_items_are_absent_everywhere(backend: Backend) {
     );
 }
 
-#[tokio::test]
-async fn expired_items_are_absent_everywhere_on_the_embedded_store() {
-    expired_items_are_absent_everywhere(Backend::Embedded).await;
-}
-
-#[tokio::test]
-async fn expired_items_are_absent_everywhere_on_dynamodb() {
-    expired_items_are_absent_everywhere(Backend::Aws).await;
-}
+on_both_backends!(expired_items_are_absent_everywhere);
 
 async fn an_optimistic_lock_admits_one_writer_per_version(backend: Backend) {
     let (table, _dir) = table(backend).await;
@@ -483,15 +420,7 @@ async fn an_optimistic_lock_admits_one_writer_per_version(backend: Backend) {
     );
 }
 
-#[tokio::test]
-async fn an_optimistic_lock_admits_one_writer_per_version_on_the_embedded_store() {
-    an_optimistic_lock_admits_one_writer_per_version(Backend::Embedded).await;
-}
-
-#[tokio::test]
-async fn an_optimistic_lock_admits_one_writer_per_version_on_dynamodb() {
-    an_optimistic_lock_admits_one_writer_per_version(Backend::Aws).await;
-}
+on_both_backends!(an_optimistic_lock_admits_one_writer_per_version);
 
 async fn update_merges_attributes_and_removes_others(backend: Backend) {
     let (table, _dir) = table(backend).await;
@@ -544,15 +473,7 @@ async fn update_merges_attributes_and_removes_others(backend: Backend) {
     );
 }
 
-#[tokio::test]
-async fn update_merges_attributes_and_removes_others_on_the_embedded_store() {
-    update_merges_attributes_and_removes_others(Backend::Embedded).await;
-}
-
-#[tokio::test]
-async fn update_merges_attributes_and_removes_others_on_dynamodb() {
-    update_merges_attributes_and_removes_others(Backend::Aws).await;
-}
+on_both_backends!(update_merges_attributes_and_removes_others);
 
 async fn delete_returns_the_removed_item(backend: Backend) {
     let (table, _dir) = table(backend).await;
@@ -572,15 +493,7 @@ async fn delete_returns_the_removed_item(backend: Backend) {
     );
 }
 
-#[tokio::test]
-async fn delete_returns_the_removed_item_on_the_embedded_store() {
-    delete_returns_the_removed_item(Backend::Embedded).await;
-}
-
-#[tokio::test]
-async fn delete_returns_the_removed_item_on_dynamodb() {
-    delete_returns_the_removed_item(Backend::Aws).await;
-}
+on_both_backends!(delete_returns_the_removed_item);
 
 async fn items_come_back_exactly_as_written(backend: Backend) {
     let (table, _dir) = table(backend).await;
@@ -598,27 +511,11 @@ async fn items_come_back_exactly_as_written(backend: Backend) {
     assert_eq!(read, Some(written));
 }
 
-#[tokio::test]
-async fn items_come_back_exactly_as_written_on_the_embedded_store() {
-    items_come_back_exactly_as_written(Backend::Embedded).await;
-}
-
-#[tokio::test]
-async fn items_come_back_exactly_as_written_on_dynamodb() {
-    items_come_back_exactly_as_written(Backend::Aws).await;
-}
+on_both_backends!(items_come_back_exactly_as_written);
 
 async fn ping_answers(backend: Backend) {
     let (table, _dir) = table(backend).await;
     table.ping().await.expect("ping");
 }
 
-#[tokio::test]
-async fn ping_answers_on_the_embedded_store() {
-    ping_answers(Backend::Embedded).await;
-}
-
-#[tokio::test]
-async fn ping_answers_on_dynamodb() {
-    ping_answers(Backend::Aws).await;
-}
+on_both_backends!(ping_answers);

@@ -14,26 +14,9 @@ use latchkey::ports::{Clock, EncryptionContext, Key};
 use latchkey::services::tokens::{self, AccessClaims, Subject};
 use latchkey::{AppState, Config};
 use latchkey_tests::counting::{CountingTable, Counts};
+use latchkey_tests::on_both_backends;
 use latchkey_tests::{Backend, TestApp, fresh_cipher, fresh_mailer, fresh_table, test_python};
 use serde_json::{Value, json};
-
-/// Runs an `async fn name(backend)` as two tests, `name::on_the_embedded_store` and
-/// `name::on_dynamodb`.
-macro_rules! on_both_backends {
-    ($name:ident) => {
-        mod $name {
-            #[tokio::test]
-            async fn on_the_embedded_store() {
-                super::$name(latchkey_tests::Backend::Embedded).await;
-            }
-
-            #[tokio::test]
-            async fn on_dynamodb() {
-                super::$name(latchkey_tests::Backend::Aws).await;
-            }
-        }
-    };
-}
 
 fn subject() -> Subject {
     Subject {
@@ -351,9 +334,10 @@ async fn the_openid_configuration_points_at_the_jwks() {
 #[tokio::test]
 async fn the_well_known_routes_list_names_every_route_it_serves() {
     let app = TestApp::spawn(Backend::Embedded).await;
-    for (method, path) in latchkey_well_known::ROUTES {
+    for route in latchkey_well_known::routes().list() {
+        let (method, path) = (route.method, route.path);
         let response = app
-            .request(method.parse().expect("a method"), path, None, &[])
+            .request(method.parse().expect("a method"), &path, None, &[])
             .await;
         assert_eq!(response.status, 200, "{method} {path}: {}", response.text);
     }

@@ -5,7 +5,8 @@ use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use latchkey::AppState;
 use latchkey::http::{Json, cookies, csrf};
-use serde_json::json;
+use serde::Serialize;
+use utoipa::ToSchema;
 
 /// The request's CSRF cookie value, or a new one with the `Set-Cookie` that plants it.
 fn secret(state: &AppState, headers: &HeaderMap) -> (String, Option<String>) {
@@ -21,6 +22,16 @@ fn secret(state: &AppState, headers: &HeaderMap) -> (String, Option<String>) {
 
 /// `GET /auth/csrf/init`: set the CSRF cookie; answer a script that fetches the token, keeps it
 /// in `window.csrfToken` and announces it with a `csrf-token` event.
+#[utoipa::path(get, path = "/auth/csrf/init", operation_id = "initCsrf", tag = "accounts",
+    summary = "Set the CSRF cookie; a script that fetches the token",
+    security((), ("csrfCookie" = [])),
+    responses(
+        (status = 200, description = "The script: it fetches `/auth/csrf/token`, keeps the token \
+            in `window.csrfToken` and dispatches a `csrf-token` event.",
+            content_type = "application/javascript", body = String,
+            headers(("Set-Cookie" = String, description = "The CSRF cookie `__Host-csrf` \
+                (`HttpOnly; Secure; SameSite=Strict; Path=/; Max-Age=86400`)."))),
+    ))]
 pub async fn init(State(state): State<AppState>, headers: HeaderMap) -> Response {
     let (secret, _) = secret(&state, &headers);
     let url = serde_json::to_string(&format!("{}/auth/csrf/token", state.config.public_url))
@@ -36,11 +47,27 @@ pub async fn init(State(state): State<AppState>, headers: HeaderMap) -> Response
     cookies::with_cookie(response, csrf::cookie(&state.config, &secret))
 }
 
+#[derive(Serialize, ToSchema)]
+pub struct CsrfToken {
+    /// Send as `X-CSRF-Token`.
+    csrf_token: String,
+}
+
 /// `GET /auth/csrf/token`: the token bound to the CSRF cookie (planting one if absent).
+#[utoipa::path(get, path = "/auth/csrf/token", operation_id = "getCsrfToken", tag = "accounts",
+    summary = "The CSRF token bound to the CSRF cookie",
+    security((), ("csrfCookie" = [])),
+    responses(
+        (status = 200, description = "The token.", body = CsrfToken,
+            headers(("Set-Cookie" = String, description = "The CSRF cookie `__Host-csrf`, when \
+                the request had none."))),
+    ))]
 pub async fn token(State(state): State<AppState>, headers: HeaderMap) -> Response {
     let (secret, new_cookie) = secret(&state, &headers);
-    let response =
-        Json(json!({"csrf_token": csrf::token_for(&state.config, &secret)})).into_response();
+    let response = Json(CsrfToken {
+        csrf_token: csrf::token_for(&state.config, &secret),
+    })
+    .into_response();
     match new_cookie {
         Some(cookie) => cookies::with_cookie(response, cookie),
         None => response,

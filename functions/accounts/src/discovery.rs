@@ -2,19 +2,37 @@
 
 use axum::extract::State;
 use latchkey::domain::emails::EmailAddress;
+use latchkey::http::answers::{ErrorResponse, errors};
 use latchkey::http::{Client, Json};
 use latchkey::services::accounts::{self, EmailCheck};
 use latchkey::{AppState, Error, Result};
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 pub struct CheckEmailBody {
+    #[schema(format = Email)]
     email: String,
 }
 
 /// `POST /auth/check-email`: `{exists, methods}`; rate-limited per client address; `404` when
 /// disabled by configuration.
+#[utoipa::path(post, path = "/auth/check-email", operation_id = "checkEmail", tag = "accounts",
+    summary = "Whether an email has an account, and how it signs in",
+    request_body = CheckEmailBody,
+    responses(
+        (status = 200, description = "Whether the account exists; `methods` is empty when it \
+            does not.", body = EmailCheck),
+        (status = 400, description = errors::BAD_REQUEST, body = ErrorResponse),
+        (status = 404, description = "`not_found`: the endpoint is disabled by configuration.",
+            body = ErrorResponse),
+        (status = 413, description = errors::TOO_LARGE, body = ErrorResponse),
+        (status = 415, description = errors::UNSUPPORTED, body = ErrorResponse),
+        (status = 429, description = "`rate_limited`: over 20 calls per minute from this client \
+            address.", body = ErrorResponse,
+            headers(("Retry-After" = u32, description = "Seconds until the window ends."))),
+        (status = "default", description = errors::OTHER, body = ErrorResponse),
+    ))]
 pub async fn check_email(
     State(state): State<AppState>,
     Client(client): Client,
@@ -27,14 +45,52 @@ pub async fn check_email(
     Ok(Json(accounts::check_email(&state, &email, &client).await?))
 }
 
-/// `GET, POST /auth/login-methods`: the enabled ways to sign in, with absolute URLs built from the
+/// The enabled ways to sign in.
+#[derive(Serialize, ToSchema)]
+#[schema(example = json!({"methods": [
+    {"type": "password", "submit_url": "https://auth.example.com/auth/sign-in"},
+    {"type": "magic_link", "submit_url": "https://auth.example.com/auth/magic-link"},
+]}))]
+pub struct LoginMethods {
+    methods: Vec<LoginMethod>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct LoginMethod {
+    /// `password` or `magic_link`.
+    #[serde(rename = "type")]
+    #[schema(value_type = String)]
+    kind: &'static str,
+    #[schema(format = "uri")]
+    submit_url: String,
+}
+
+/// `GET /auth/login-methods`: the enabled ways to sign in, with absolute URLs built from the
 /// configured public URL (never the request's Host).
-pub async fn login_methods(State(state): State<AppState>) -> Json<Value> {
+#[utoipa::path(get, path = "/auth/login-methods", operation_id = "getLoginMethods",
+    tag = "accounts", summary = "The enabled ways to sign in",
+    responses((status = 200, description = "The enabled sign-in methods.", body = LoginMethods)))]
+pub async fn login_methods(State(state): State<AppState>) -> Json<LoginMethods> {
     let base = &state.config.public_url;
-    Json(json!({
-        "methods": [
-            {"type": "password", "submit_url": format!("{base}/auth/sign-in")},
-            {"type": "magic_link", "submit_url": format!("{base}/auth/magic-link")},
-        ]
-    }))
+    Json(LoginMethods {
+        methods: vec![
+            LoginMethod {
+                kind: "password",
+                submit_url: format!("{base}/auth/sign-in"),
+            },
+            LoginMethod {
+                kind: "magic_link",
+                submit_url: format!("{base}/auth/magic-link"),
+            },
+        ],
+    })
+}
+
+/// `POST /auth/login-methods`: the same answer, for clients that POST.
+#[utoipa::path(post, path = "/auth/login-methods", operation_id = "postLoginMethods",
+    tag = "accounts", summary = "The enabled ways to sign in (POST form)",
+    responses((status = 200, description = "The enabled sign-in methods.", body = LoginMethods)),
+    extensions(("x-alias-of" = json!("getLoginMethods"))))]
+pub async fn login_methods_post(state: State<AppState>) -> Json<LoginMethods> {
+    login_methods(state).await
 }

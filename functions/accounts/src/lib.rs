@@ -9,53 +9,39 @@ mod profile;
 mod sessions;
 
 use axum::Router;
-use axum::routing::{delete, get, post};
 use latchkey::AppState;
+use latchkey::http::{Routes, alias};
+use utoipa_axum::routes;
 
-/// Every (method, path) this group serves, in axum's path syntax. `template.yaml` and the route
-/// tests are checked against this list, so the three cannot drift apart.
-pub const ROUTES: &[(&str, &str)] = &[
-    ("POST", "/auth/sign-up"),
-    ("POST", "/auth/register"),
-    ("POST", "/auth/sign-in"),
-    ("POST", "/auth/login"),
-    ("POST", "/auth/refresh"),
-    ("POST", "/auth/logout"),
-    ("POST", "/users/logout"),
-    ("GET", "/auth/validate"),
-    ("GET", "/auth/me"),
-    ("GET", "/users/auth/status"),
-    ("POST", "/auth/check-email"),
-    ("GET", "/auth/login-methods"),
-    ("POST", "/auth/login-methods"),
-    ("GET", "/auth/sessions"),
-    ("DELETE", "/auth/sessions/{id}"),
-    ("POST", "/auth/password"),
-    ("GET", "/auth/csrf/init"),
-    ("GET", "/auth/csrf/token"),
-];
+/// Every route this group serves, each declared once (see `latchkey::http::routes`); aliases
+/// are the same handler at another path.
+pub fn routes() -> Routes {
+    Routes::new()
+        .declare_aliased(
+            routes!(auth::sign_up),
+            &[alias("/auth/register", "register")],
+        )
+        .declare_aliased(routes!(auth::sign_in), &[alias("/auth/login", "login")])
+        .declare(routes!(auth::refresh))
+        .declare_aliased(
+            routes!(auth::logout),
+            &[alias("/users/logout", "usersLogout")],
+        )
+        .declare(routes!(profile::validate))
+        .declare(routes!(profile::me))
+        .declare(routes!(profile::status))
+        .declare(routes!(discovery::check_email))
+        .declare(routes!(
+            discovery::login_methods,
+            discovery::login_methods_post
+        ))
+        .declare(routes!(sessions::list))
+        .declare(routes!(sessions::revoke))
+        .declare(routes!(sessions::change_password))
+        .declare(routes!(csrf::init))
+        .declare(routes!(csrf::token))
+}
 
 pub fn router(state: AppState) -> Router {
-    Router::new()
-        .route("/auth/sign-up", post(auth::sign_up))
-        .route("/auth/register", post(auth::sign_up))
-        .route("/auth/sign-in", post(auth::sign_in))
-        .route("/auth/login", post(auth::sign_in))
-        .route("/auth/refresh", post(auth::refresh))
-        .route("/auth/logout", post(auth::logout))
-        .route("/users/logout", post(auth::logout))
-        .route("/auth/validate", get(profile::validate))
-        .route("/auth/me", get(profile::me))
-        .route("/users/auth/status", get(profile::status))
-        .route("/auth/check-email", post(discovery::check_email))
-        .route(
-            "/auth/login-methods",
-            get(discovery::login_methods).post(discovery::login_methods),
-        )
-        .route("/auth/sessions", get(sessions::list))
-        .route("/auth/sessions/{id}", delete(sessions::revoke))
-        .route("/auth/password", post(sessions::change_password))
-        .route("/auth/csrf/init", get(csrf::init))
-        .route("/auth/csrf/token", get(csrf::token))
-        .with_state(state)
+    routes().router(state)
 }

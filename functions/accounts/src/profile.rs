@@ -4,87 +4,273 @@
 use axum::extract::State;
 use latchkey::domain::sessions::auth_type;
 use latchkey::domain::timestamp;
+use latchkey::http::answers::{ErrorResponse, errors};
 use latchkey::http::{Caller, Json, MaybeCaller};
 use latchkey::services::accounts::{self, Membership};
 use latchkey::{AppState, Result};
-use serde_json::{Value, json};
+use serde::Serialize;
+use utoipa::ToSchema;
 
-fn workspace_json(membership: &Membership) -> Value {
-    json!({
-        "id": membership.workspace.id,
-        "name": membership.workspace.name,
-        "role": membership.role,
-        "created_at": timestamp(membership.workspace.created_at),
-        "updated_at": timestamp(membership.workspace.updated_at),
-    })
+/// A workspace the caller belongs to and their role in it.
+#[derive(Serialize, ToSchema)]
+pub struct Workspace {
+    #[schema(format = "uuid")]
+    id: String,
+    name: String,
+    /// `owner`, `admin` or `member`.
+    role: String,
+    #[schema(format = DateTime)]
+    created_at: String,
+    #[schema(format = DateTime)]
+    updated_at: String,
+}
+
+impl Workspace {
+    fn of(membership: &Membership) -> Self {
+        Self {
+            id: membership.workspace.id.to_string(),
+            name: membership.workspace.name.clone(),
+            role: membership.role.clone(),
+            created_at: timestamp(membership.workspace.created_at),
+            updated_at: timestamp(membership.workspace.updated_at),
+        }
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ValidateResponse {
+    #[schema(schema_with = valid)]
+    status: &'static str,
+    user: ValidatedUser,
+    workspaces: Vec<Workspace>,
+}
+
+fn valid() -> utoipa::openapi::Object {
+    latchkey::http::answers::constant(utoipa::openapi::Type::String, "valid")
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ValidatedUser {
+    #[schema(format = "uuid")]
+    id: String,
+    #[schema(format = Email)]
+    email: String,
+    name: String,
+    has_password: bool,
 }
 
 /// `GET /auth/validate`: the token is valid and its session live; the user and their workspaces.
-pub async fn validate(State(state): State<AppState>, caller: Caller) -> Result<Json<Value>> {
+#[utoipa::path(get, path = "/auth/validate", operation_id = "validateToken", tag = "accounts",
+    summary = "Check the token; the user and their workspaces",
+    security(("bearerAuth" = []), ("apiKeyHeader" = []), ("cookieAuth" = [])),
+    responses(
+        (status = 200, description = "The token is valid.", body = ValidateResponse),
+        (status = 401, description = errors::UNAUTHORIZED, body = ErrorResponse),
+        (status = "default", description = errors::OTHER, body = ErrorResponse),
+    ))]
+pub async fn validate(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> Result<Json<ValidateResponse>> {
     let (user, memberships) = tokio::join!(
         accounts::require_user(&state, caller.user_id()),
         accounts::memberships(&state, caller.user_id()),
     );
     let (user, memberships) = (user?, memberships?);
-    Ok(Json(json!({
-        "status": "valid",
-        "user": {
-            "id": user.id,
-            "email": user.email,
-            "name": user.name,
-            "has_password": user.has_password(),
+    Ok(Json(ValidateResponse {
+        status: "valid",
+        user: ValidatedUser {
+            has_password: user.has_password(),
+            id: user.id.to_string(),
+            email: user.email,
+            name: user.name,
         },
-        "workspaces": memberships.iter().map(workspace_json).collect::<Vec<_>>(),
-    })))
+        workspaces: memberships.iter().map(Workspace::of).collect(),
+    }))
+}
+
+/// The caller as `/auth/me` shows them.
+#[derive(Serialize, ToSchema)]
+#[schema(as = User)]
+pub struct ProfileUser {
+    #[schema(format = "uuid")]
+    id: String,
+    #[schema(format = Email)]
+    email: String,
+    name: String,
+    email_verified: bool,
+    has_password: bool,
+    /// `free`, `personal`, `business` or `enterprise`.
+    plan: String,
+    features: Vec<String>,
+    /// The active workspace of the presented token.
+    #[schema(format = "uuid")]
+    organization_id: Option<String>,
+    #[schema(format = DateTime)]
+    created_at: String,
+    #[schema(format = DateTime)]
+    updated_at: String,
+}
+
+/// An email credential; today the one primary address.
+#[derive(Serialize, ToSchema)]
+pub struct EmailCredential {
+    #[schema(format = Email)]
+    email: String,
+    verified: bool,
+    primary: bool,
+}
+
+#[derive(Serialize, ToSchema)]
+#[schema(as = Membership)]
+pub struct MembershipView {
+    #[schema(format = "uuid")]
+    workspace_id: String,
+    name: String,
+    /// `owner`, `admin` or `member`.
+    role: String,
+    /// The workspace made at sign-up.
+    personal: bool,
+    #[schema(format = DateTime)]
+    joined_at: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct MfaStatus {
+    enabled: bool,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct PasskeyCount {
+    /// 0 until the passkeys group is served.
+    count: u32,
+}
+
+/// The session of the presented token.
+#[derive(Serialize, ToSchema)]
+pub struct CurrentSession {
+    #[schema(format = "uuid")]
+    id: String,
+    /// The authentication methods used.
+    amr: Vec<String>,
+    aal: u8,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Profile {
+    #[schema(schema_with = latchkey::http::answers::always_true)]
+    success: bool,
+    user: ProfileUser,
+    /// Email credentials; today the one primary address.
+    emails: Vec<EmailCredential>,
+    memberships: Vec<MembershipView>,
+    /// Linked social identities; empty until the oauth group is served.
+    #[schema(value_type = Vec<Object>)]
+    identities: Vec<serde_json::Value>,
+    mfa: MfaStatus,
+    passkeys: PasskeyCount,
+    session: CurrentSession,
 }
 
 /// `GET /auth/me`: the profile, email credentials, memberships, identities and second factors.
-pub async fn me(State(state): State<AppState>, caller: Caller) -> Result<Json<Value>> {
+#[utoipa::path(get, path = "/auth/me", operation_id = "getMe", tag = "accounts",
+    summary = "The caller's profile",
+    security(("bearerAuth" = []), ("apiKeyHeader" = []), ("cookieAuth" = [])),
+    responses(
+        (status = 200, description = "The profile.", body = Profile),
+        (status = 401, description = errors::UNAUTHORIZED, body = ErrorResponse),
+        (status = "default", description = errors::OTHER, body = ErrorResponse),
+    ))]
+pub async fn me(State(state): State<AppState>, caller: Caller) -> Result<Json<Profile>> {
     let (user, memberships) = tokio::join!(
         accounts::require_user(&state, caller.user_id()),
         accounts::memberships(&state, caller.user_id()),
     );
     let (user, memberships) = (user?, memberships?);
-    Ok(Json(json!({
-        "success": true,
-        "user": {
-            "id": user.id,
-            "email": user.email,
-            "name": user.name,
-            "email_verified": user.email_verified,
-            "has_password": user.has_password(),
-            "plan": user.plan,
-            "features": user.features,
-            "organization_id": caller.claims.org,
-            "created_at": timestamp(user.created_at),
-            "updated_at": timestamp(user.updated_at),
+    Ok(Json(Profile {
+        success: true,
+        emails: vec![EmailCredential {
+            email: user.email.clone(),
+            verified: user.email_verified,
+            primary: true,
+        }],
+        memberships: memberships
+            .iter()
+            .map(|m| MembershipView {
+                workspace_id: m.workspace.id.to_string(),
+                name: m.workspace.name.clone(),
+                role: m.role.clone(),
+                personal: m.workspace.personal,
+                joined_at: timestamp(m.joined_at),
+            })
+            .collect(),
+        identities: Vec::new(),
+        mfa: MfaStatus {
+            enabled: user.mfa_enabled,
         },
-        "emails": [{"email": user.email, "verified": user.email_verified, "primary": true}],
-        "memberships": memberships.iter().map(|m| json!({
-            "workspace_id": m.workspace.id,
-            "name": m.workspace.name,
-            "role": m.role,
-            "personal": m.workspace.personal,
-            "joined_at": timestamp(m.joined_at),
-        })).collect::<Vec<_>>(),
-        "identities": [],
-        "mfa": {"enabled": user.mfa_enabled},
-        "passkeys": {"count": 0},
-        "session": {"id": caller.session_id(), "amr": caller.claims.amr, "aal": caller.claims.aal},
-    })))
+        passkeys: PasskeyCount { count: 0 },
+        session: CurrentSession {
+            id: caller.session_id().to_owned(),
+            amr: caller.claims.amr.clone(),
+            aal: caller.claims.aal,
+        },
+        user: ProfileUser {
+            has_password: user.has_password(),
+            created_at: timestamp(user.created_at),
+            updated_at: timestamp(user.updated_at),
+            id: user.id.to_string(),
+            email: user.email,
+            name: user.name,
+            email_verified: user.email_verified,
+            plan: user.plan,
+            features: user.features,
+            organization_id: caller.claims.org.clone(),
+        },
+    }))
+}
+
+/// Whether the request is authenticated; `user` only when it is.
+#[derive(Serialize, ToSchema)]
+pub struct AuthStatus {
+    #[serde(rename = "isAuthenticated")]
+    is_authenticated: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    user: Option<StatusUser>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct StatusUser {
+    #[schema(format = "uuid")]
+    id: String,
+    #[schema(format = Email)]
+    email: String,
+    /// From the token's first `amr` entry: `password`, `magic-link`, `oauth`, `passkey`,
+    /// `api-key` or `unknown`.
+    #[schema(value_type = String)]
+    auth_type: &'static str,
 }
 
 /// `GET /users/auth/status`: never an error for a missing or invalid token.
-pub async fn status(MaybeCaller(caller): MaybeCaller) -> Json<Value> {
+#[utoipa::path(get, path = "/users/auth/status", operation_id = "getAuthStatus", tag = "accounts",
+    summary = "Whether the request is authenticated",
+    security((), ("bearerAuth" = []), ("apiKeyHeader" = []), ("cookieAuth" = [])),
+    responses(
+        (status = 200, description = "The authentication status.", body = AuthStatus),
+        (status = "default", description = errors::OTHER, body = ErrorResponse),
+    ))]
+pub async fn status(MaybeCaller(caller): MaybeCaller) -> Json<AuthStatus> {
     Json(match caller {
-        Some(caller) => json!({
-            "isAuthenticated": true,
-            "user": {
-                "id": caller.claims.sub,
-                "email": caller.claims.email,
-                "auth_type": auth_type(&caller.claims.amr),
-            },
-        }),
-        None => json!({"isAuthenticated": false}),
+        Some(caller) => AuthStatus {
+            is_authenticated: true,
+            user: Some(StatusUser {
+                auth_type: auth_type(&caller.claims.amr),
+                id: caller.claims.sub,
+                email: caller.claims.email,
+            }),
+        },
+        None => AuthStatus {
+            is_authenticated: false,
+            user: None,
+        },
     })
 }

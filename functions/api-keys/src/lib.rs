@@ -7,27 +7,31 @@ mod keys;
 mod plans;
 
 use axum::Router;
-use axum::routing::{any, delete, post, put};
 use latchkey::AppState;
+use latchkey::http::{Routes, alias};
+use utoipa_axum::routes;
 
-/// Every (method, path) this group serves, in axum's path syntax. `template.yaml` and the route
-/// tests are checked against this list. `/auth/check` answers any method: a proxy may send the
-/// guarded request's own.
-pub const ROUTES: &[(&str, &str)] = &[
-    ("POST", "/auth/api-keys"),
-    ("POST", "/users/generate-api-key"),
-    ("GET", "/auth/api-keys"),
-    ("DELETE", "/auth/api-keys/{id}"),
-    ("ANY", "/auth/check"),
-    ("PUT", "/admin/users/{id}/plan"),
-];
+/// Every route this group serves, each declared once (see `latchkey::http::routes`). The gate
+/// check answers every method a proxy may send with the guarded request's own (nginx's
+/// `auth_request` keeps it); HEAD comes with GET.
+pub fn routes() -> Routes {
+    Routes::new()
+        .declare_aliased(
+            routes!(keys::create),
+            &[alias("/users/generate-api-key", "generateApiKey")],
+        )
+        .declare(routes!(keys::list))
+        .declare(routes!(keys::revoke))
+        .declare(routes!(
+            check::check_get,
+            check::check_post,
+            check::check_put,
+            check::check_patch,
+            check::check_delete
+        ))
+        .declare(routes!(plans::set_plan))
+}
 
 pub fn router(state: AppState) -> Router {
-    Router::new()
-        .route("/auth/api-keys", post(keys::create).get(keys::list))
-        .route("/users/generate-api-key", post(keys::create))
-        .route("/auth/api-keys/{id}", delete(keys::revoke))
-        .route("/auth/check", any(check::check))
-        .route("/admin/users/{id}/plan", put(plans::set_plan))
-        .with_state(state)
+    routes().router(state)
 }

@@ -14,60 +14,76 @@ use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
 use latchkey::domain::emails::EmailAddress;
 use latchkey::domain::sessions::SessionContext;
 use latchkey::domain::users::User;
-use latchkey::http::{Caller, Client, Json, cookies};
+use latchkey::http::answers::{ErrorResponse, SignedIn, Success, SuccessMessage, errors};
+use latchkey::http::{Caller, Client, Json, Routes, alias, cookies};
 use latchkey::services::accounts::{self, SignInOutcome};
 use latchkey::services::email_links::{self, MAGIC_LINK_SENT};
 use latchkey::services::rate_limit::{self, Limit};
 use latchkey::{AppState, Error, Result};
-use serde::Deserialize;
-use serde_json::json;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use utoipa_axum::routes;
 
-/// Every (method, path) this group serves, in axum's path syntax. `template.yaml` and the route
-/// tests are checked against this list, so the three cannot drift apart.
-pub const ROUTES: &[(&str, &str)] = &[
-    ("POST", "/auth/magic-link"),
-    ("POST", "/users/auth/magic-link/request"),
-    ("POST", "/users/auth/magic-link/verify"),
-    ("POST", "/auth/magic-link/verify"),
-    ("GET", "/auth/sign-in/token"),
-    ("POST", "/auth/send-verification"),
-    ("GET", "/auth/verify-email"),
-    ("POST", "/auth/verify-email"),
-    ("POST", "/auth/forgot-password"),
-    ("POST", "/auth/password-reset"),
-    ("POST", "/auth/reset-password"),
-];
+/// Every route this group serves, each declared once (see `latchkey::http::routes`); aliases
+/// are the same handler at another path.
+pub fn routes() -> Routes {
+    Routes::new()
+        .declare_aliased(
+            routes!(request_magic_link),
+            &[alias(
+                "/users/auth/magic-link/request",
+                "usersRequestMagicLink",
+            )],
+        )
+        .declare_aliased(
+            routes!(verify_magic_code),
+            &[alias("/auth/magic-link/verify", "verifyMagicCode")],
+        )
+        .declare(routes!(sign_in_with_token))
+        .declare(routes!(send_verification))
+        .declare(routes!(verify_email_from_link, verify_email))
+        .declare_aliased(
+            routes!(forgot_password),
+            &[alias("/auth/password-reset", "passwordReset")],
+        )
+        .declare(routes!(reset_password))
+}
 
 pub fn router(state: AppState) -> Router {
-    Router::new()
-        .route("/auth/magic-link", post(request_magic_link))
-        .route("/users/auth/magic-link/request", post(request_magic_link))
-        .route("/users/auth/magic-link/verify", post(verify_magic_code))
-        .route("/auth/magic-link/verify", post(verify_magic_code))
-        .route("/auth/sign-in/token", get(sign_in_with_token))
-        .route("/auth/send-verification", post(send_verification))
-        .route(
-            "/auth/verify-email",
-            get(verify_email_from_link).post(verify_email),
-        )
-        .route("/auth/forgot-password", post(forgot_password))
-        .route("/auth/password-reset", post(forgot_password))
-        .route("/auth/reset-password", post(reset_password))
-        .with_state(state)
+    routes().router(state)
 }
 
 /// A request that mails a link: the address, and where the link should lead (if allow-listed).
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 struct MailLinkRequest {
+    #[schema(format = Email)]
     email: String,
+    /// Where to send the user after the link (for a password reset: the reset page, which gets
+    /// `token` added to its query): kept only when exactly on `LATCHKEY_REDIRECT_ALLOW_LIST`,
+    /// otherwise ignored (not refused). `redirect_to` and `redirectUrl` are accepted as aliases.
     #[serde(default, alias = "redirect_to", alias = "redirectUrl")]
     redirect_url: Option<String>,
 }
 
+/// `POST /auth/magic-link` (`/users/auth/magic-link/request`).
+#[utoipa::path(post, path = "/auth/magic-link", operation_id = "requestMagicLink",
+    tag = "email-links", summary = "Email a magic link and a 6-digit code",
+    request_body = MailLinkRequest,
+    responses(
+        (status = 200, description = "The same answer whether or not the email has an account.",
+            body = SuccessMessage,
+            example = json!({"success": true, "message": "Magic link sent to your email"})),
+        (status = 400, description = errors::BAD_REQUEST, body = ErrorResponse),
+        (status = 413, description = errors::TOO_LARGE, body = ErrorResponse),
+        (status = 415, description = errors::UNSUPPORTED, body = ErrorResponse),
+        (status = 429, description = "`rate_limited`: too many email requests from this client \
+            address (30 per 15 minutes).", body = ErrorResponse,
+            headers(("Retry-After" = u32, description = "Seconds until the window ends."))),
+        (status = "default", description = errors::OTHER, body = ErrorResponse),
+    ))]
 async fn request_magic_link(
     State(state): State<AppState>,
     Client(client): Client,
@@ -76,17 +92,20 @@ async fn request_magic_link(
     limit_client(&state, email_links::MAIL_REQUESTS_PER_CLIENT, &client).await?;
     let email = EmailAddress::parse(&body.email)?;
     email_links::request_magic_link(&state, &email, body.redirect_url.as_deref()).await?;
-    Ok(Json(json!({ "success": true, "message": MAGIC_LINK_SENT })).into_response())
+    Ok(Json(SuccessMessage::new(MAGIC_LINK_SENT)).into_response())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
+#[schema(example = json!({"email": "ada@example.com", "code": "042137"}))]
 struct MagicCode {
+    #[schema(format = Email)]
     email: String,
     code: CodeValue,
 }
 
-/// A code as a string, or as a number by clients that parsed the digits (leading zeros restored).
-#[derive(Deserialize)]
+/// The 6-digit code from the email, as a string, or as a number by clients that parsed the
+/// digits (leading zeros are restored).
+#[derive(Deserialize, ToSchema)]
 #[serde(untagged)]
 enum CodeValue {
     Text(String),
@@ -102,6 +121,23 @@ impl CodeValue {
     }
 }
 
+/// `POST /users/auth/magic-link/verify` (`/auth/magic-link/verify`).
+#[utoipa::path(post, path = "/users/auth/magic-link/verify", operation_id = "usersVerifyMagicCode",
+    tag = "email-links", summary = "Sign in with an emailed code",
+    request_body = MagicCode,
+    responses(
+        (status = 200, description = "Signed in: the AuthResponse (token cookies set when \
+            enabled), or the MFA step.", body = SignedIn),
+        (status = 400, description = errors::BAD_REQUEST, body = ErrorResponse),
+        (status = 401, description = "`invalid_code`: the code is wrong, used, expired or \
+            voided (by a newer link or by 5 wrong tries).", body = ErrorResponse),
+        (status = 413, description = errors::TOO_LARGE, body = ErrorResponse),
+        (status = 415, description = errors::UNSUPPORTED, body = ErrorResponse),
+        (status = 429, description = "`rate_limited`: too many redemptions from this client \
+            address (60 per 15 minutes).", body = ErrorResponse,
+            headers(("Retry-After" = u32, description = "Seconds until the window ends."))),
+        (status = "default", description = errors::OTHER, body = ErrorResponse),
+    ))]
 async fn verify_magic_code(
     State(state): State<AppState>,
     Client(client): Client,
@@ -127,6 +163,26 @@ fn token_from(query: Result<Query<TokenQuery>, QueryRejection>) -> Result<String
         .ok_or_else(|| Error::invalid_field("token", "is required"))
 }
 
+/// `GET /auth/sign-in/token?token=`: the magic link.
+#[utoipa::path(get, path = "/auth/sign-in/token", operation_id = "signInWithToken",
+    tag = "email-links", summary = "Sign in with the one-time token of a magic link",
+    params(("token" = String, Query, description = "The one-time token from the emailed link. \
+        Single-use, stored only as a hash, 15 minutes by default; issuing a newer one of the \
+        same kind voids it.")),
+    responses(
+        (status = 200, description = "Signed in: the AuthResponse (token cookies set when \
+            enabled), or the MFA step.", body = SignedIn),
+        (status = 302, description = "Signed in; redirected to the URL stored with the link, \
+            with the token cookies set. The tokens travel in the cookies only.",
+            headers(("Location" = String, description = "The allow-listed redirect."))),
+        (status = 400, description = "`invalid_request` with `field: token`: no token in the \
+            query. `invalid_token`: the link is unknown, used, voided by a newer one, or \
+            expired.", body = ErrorResponse),
+        (status = 429, description = "`rate_limited`: too many redemptions from this client \
+            address (60 per 15 minutes).", body = ErrorResponse,
+            headers(("Retry-After" = u32, description = "Seconds until the window ends."))),
+        (status = "default", description = errors::OTHER, body = ErrorResponse),
+    ))]
 async fn sign_in_with_token(
     State(state): State<AppState>,
     Client(client): Client,
@@ -138,12 +194,34 @@ async fn sign_in_with_token(
     sign_in(&state, signed_in.user, &client, signed_in.redirect).await
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 struct SendVerification {
+    /// Must be the caller's address when given.
     #[serde(default)]
+    #[schema(format = Email)]
     email: Option<String>,
 }
 
+/// `POST /auth/send-verification`.
+#[utoipa::path(post, path = "/auth/send-verification", operation_id = "sendVerification",
+    tag = "email-links", summary = "Email a link that verifies the caller's address",
+    request_body(content = Option<SendVerification>),
+    security(("bearerAuth" = []), ("apiKeyHeader" = []), ("cookieAuth" = [], "csrfToken" = [])),
+    responses(
+        (status = 202, description = "The verification email is on its way (or not needed).",
+            body = SuccessMessage,
+            example = json!({"success": true, "message": "Verification email sent"})),
+        (status = 400, description = "`invalid_request` with `field: email`: not a valid \
+            address, or not the address of this account.", body = ErrorResponse),
+        (status = 401, description = errors::UNAUTHORIZED, body = ErrorResponse),
+        (status = 403, description = errors::CSRF, body = ErrorResponse),
+        (status = 413, description = errors::TOO_LARGE, body = ErrorResponse),
+        (status = 415, description = errors::UNSUPPORTED, body = ErrorResponse),
+        (status = 429, description = "`rate_limited`: too many email requests from this client \
+            address (30 per 15 minutes).", body = ErrorResponse,
+            headers(("Retry-After" = u32, description = "Seconds until the window ends."))),
+        (status = "default", description = errors::OTHER, body = ErrorResponse),
+    ))]
 async fn send_verification(
     State(state): State<AppState>,
     caller: Caller,
@@ -155,16 +233,29 @@ async fn send_verification(
     email_links::send_verification(&state, caller.user_id(), email.as_ref()).await?;
     Ok((
         StatusCode::ACCEPTED,
-        Json(json!({ "success": true, "message": "Verification email sent" })),
+        Json(SuccessMessage::new("Verification email sent")),
     )
         .into_response())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 struct TokenBody {
     token: String,
 }
 
+/// `GET /auth/verify-email?token=`: the emailed link.
+#[utoipa::path(get, path = "/auth/verify-email", operation_id = "verifyEmailFromLink",
+    tag = "email-links", summary = "Verify an address from the emailed link",
+    params(("token" = String, Query, description = "The one-time token from the emailed link.")),
+    responses(
+        (status = 200, description = "The address is verified.", body = EmailVerified),
+        (status = 400, description = "`invalid_request` with `field: token`: no token in the \
+            query. `invalid_token`: the link is unknown, used, voided by a newer one, or \
+            expired.", body = ErrorResponse),
+        (status = 429, description = errors::RATE_LIMITED, body = ErrorResponse,
+            headers(("Retry-After" = u32, description = "Seconds until the window ends."))),
+        (status = "default", description = errors::OTHER, body = ErrorResponse),
+    ))]
 async fn verify_email_from_link(
     State(state): State<AppState>,
     Client(client): Client,
@@ -175,6 +266,20 @@ async fn verify_email_from_link(
     email_verified(&state, &token).await
 }
 
+/// `POST /auth/verify-email`.
+#[utoipa::path(post, path = "/auth/verify-email", operation_id = "verifyEmail",
+    tag = "email-links", summary = "Verify an address with the emailed token",
+    request_body = TokenBody,
+    responses(
+        (status = 200, description = "The address is verified.", body = EmailVerified),
+        (status = 400, description = "`invalid_request`: malformed body. `invalid_token`: the \
+            token is unknown, used, voided by a newer one, or expired.", body = ErrorResponse),
+        (status = 413, description = errors::TOO_LARGE, body = ErrorResponse),
+        (status = 415, description = errors::UNSUPPORTED, body = ErrorResponse),
+        (status = 429, description = errors::RATE_LIMITED, body = ErrorResponse,
+            headers(("Retry-After" = u32, description = "Seconds until the window ends."))),
+        (status = "default", description = errors::OTHER, body = ErrorResponse),
+    ))]
 async fn verify_email(
     State(state): State<AppState>,
     Client(client): Client,
@@ -184,17 +289,43 @@ async fn verify_email(
     email_verified(&state, &body.token).await
 }
 
+#[derive(Serialize, ToSchema)]
+struct EmailVerified {
+    #[schema(schema_with = latchkey::http::answers::always_true)]
+    success: bool,
+    #[schema(examples("Email verified"))]
+    message: &'static str,
+    #[schema(format = Email)]
+    email: String,
+    email_verified: bool,
+}
+
 async fn email_verified(state: &AppState, token: &str) -> Result<Response> {
     let user = email_links::verify_email(state, token).await?;
-    Ok(Json(json!({
-        "success": true,
-        "message": "Email verified",
-        "email": user.email,
-        "email_verified": user.email_verified,
-    }))
+    Ok(Json(EmailVerified {
+        success: true,
+        message: "Email verified",
+        email: user.email,
+        email_verified: user.email_verified,
+    })
     .into_response())
 }
 
+/// `POST /auth/forgot-password` (`/auth/password-reset`).
+#[utoipa::path(post, path = "/auth/forgot-password", operation_id = "forgotPassword",
+    tag = "email-links", summary = "Email a password-reset link",
+    request_body = MailLinkRequest,
+    responses(
+        (status = 202, description = "The same answer whether or not the email has an account.",
+            body = Success),
+        (status = 400, description = errors::BAD_REQUEST, body = ErrorResponse),
+        (status = 413, description = errors::TOO_LARGE, body = ErrorResponse),
+        (status = 415, description = errors::UNSUPPORTED, body = ErrorResponse),
+        (status = 429, description = "`rate_limited`: too many email requests from this client \
+            address (30 per 15 minutes).", body = ErrorResponse,
+            headers(("Retry-After" = u32, description = "Seconds until the window ends."))),
+        (status = "default", description = errors::OTHER, body = ErrorResponse),
+    ))]
 async fn forgot_password(
     State(state): State<AppState>,
     Client(client): Client,
@@ -203,16 +334,37 @@ async fn forgot_password(
     limit_client(&state, email_links::MAIL_REQUESTS_PER_CLIENT, &client).await?;
     let email = EmailAddress::parse(&body.email)?;
     email_links::forgot_password(&state, &email, body.redirect_url.as_deref()).await?;
-    Ok((StatusCode::ACCEPTED, Json(json!({ "success": true }))).into_response())
+    Ok((StatusCode::ACCEPTED, Json(Success::new())).into_response())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 struct ResetPassword {
+    /// The token from the reset link.
     token: String,
+    /// Checked against the password policy. `password` is accepted as an alias.
     #[serde(alias = "password")]
     new_password: String,
 }
 
+/// `POST /auth/reset-password`.
+#[utoipa::path(post, path = "/auth/reset-password", operation_id = "resetPassword",
+    tag = "email-links", summary = "Set a new password with the emailed token",
+    request_body = ResetPassword,
+    responses(
+        (status = 200, description = "The password is reset.", body = SuccessMessage,
+            example = json!({"success": true,
+                "message": "Password has been reset; sign in with the new password"})),
+        (status = 400, description = "`invalid_request`: malformed body. `invalid_token`: the \
+            token is unknown, used, voided by a newer one, or expired. `weak_password`: the new \
+            password fails the policy (the token is not spent).", body = ErrorResponse),
+        (status = 409, description = errors::CONFLICT, body = ErrorResponse),
+        (status = 413, description = errors::TOO_LARGE, body = ErrorResponse),
+        (status = 415, description = errors::UNSUPPORTED, body = ErrorResponse),
+        (status = 429, description = "`rate_limited`: too many redemptions from this client \
+            address (60 per 15 minutes).", body = ErrorResponse,
+            headers(("Retry-After" = u32, description = "Seconds until the window ends."))),
+        (status = "default", description = errors::OTHER, body = ErrorResponse),
+    ))]
 async fn reset_password(
     State(state): State<AppState>,
     Client(client): Client,
@@ -220,10 +372,9 @@ async fn reset_password(
 ) -> Result<Response> {
     limit_client(&state, email_links::REDEMPTIONS_PER_CLIENT, &client).await?;
     email_links::reset_password(&state, &body.token, body.new_password).await?;
-    Ok(Json(json!({
-        "success": true,
-        "message": "Password has been reset; sign in with the new password"
-    }))
+    Ok(Json(SuccessMessage::new(
+        "Password has been reset; sign in with the new password",
+    ))
     .into_response())
 }
 

@@ -1,5 +1,10 @@
 //! The local server: merges every group's router, listens on `LATCHKEY_LISTEN`, shuts down
-//! cleanly on Ctrl-C. Also the operator commands (`latchkey rotate-keys`).
+//! cleanly on Ctrl-C. Also the operator commands (`latchkey rotate-keys`), and the registry of
+//! groups with what is generated from it (`groups`, `openapi`, `template`).
+
+pub mod groups;
+pub mod openapi;
+pub mod template;
 
 use axum::Router;
 use latchkey::services::tokens;
@@ -7,11 +12,10 @@ use latchkey::{AppState, Config, http::middleware, telemetry};
 
 /// Every endpoint group's router, merged; the same routes the Lambda functions serve.
 pub fn app(state: AppState) -> Router {
-    let router = Router::new()
-        .merge(latchkey_well_known::router(state.clone()))
-        .merge(latchkey_accounts::router(state.clone()))
-        .merge(latchkey_email_links::router(state.clone()))
-        .merge(latchkey_api_keys::router(state.clone()));
+    let router = groups::GROUPS
+        .iter()
+        .filter_map(|group| group.router(state.clone()))
+        .fold(Router::new(), Router::merge);
     middleware::apply(router, &state.config)
 }
 

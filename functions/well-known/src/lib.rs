@@ -6,43 +6,70 @@ use axum::Router;
 use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use latchkey::http::Routes;
+use latchkey::http::answers::{ErrorResponse, errors};
 use latchkey::services::tokens;
 use latchkey::{AppState, Result};
-use serde_json::json;
+use serde::Serialize;
+use utoipa::ToSchema;
+use utoipa_axum::routes;
 
-/// Every (method, path) this group serves, in axum's path syntax. `template.yaml` and the route
-/// tests are checked against this list, so the three cannot drift apart.
-pub const ROUTES: &[(&str, &str)] = &[
-    ("GET", "/health"),
-    ("GET", "/.well-known/jwks.json"),
-    ("GET", "/.well-known/openid-configuration"),
-    ("GET", "/openapi.json"),
-];
+/// Every route this group serves, each declared once (see `latchkey::http::routes`).
+pub fn routes() -> Routes {
+    Routes::new()
+        .declare(routes!(health))
+        .declare(routes!(jwks))
+        .declare(routes!(openid_configuration))
+        .declare(routes!(openapi_document))
+}
+
+pub fn router(state: AppState) -> Router {
+    routes().router(state)
+}
 
 /// How long clients may cache the discovery document: it changes only with the configuration.
 const DISCOVERY_MAX_AGE_SECONDS: u64 = 3600;
 
-/// The OpenAPI 3.1 document, written by hand (a generator crate would weigh on every function's
-/// build for one static answer). `tests/api/openapi.rs` holds it to the groups' `ROUTES`.
+/// The OpenAPI 3.1 document, generated from every group's declarations by
+/// `cargo run -p xtask -- openapi` and embedded as text, so nothing is computed at cold start.
+/// `tests/api/openapi.rs` fails when it is stale.
 pub const OPENAPI_DOCUMENT: &str = include_str!("../openapi.json");
 
 /// How long clients may cache the OpenAPI document: it changes only with a deployment.
 const OPENAPI_MAX_AGE_SECONDS: u64 = 300;
 
-pub fn router(state: AppState) -> Router {
-    Router::new()
-        .route("/health", get(health))
-        .route("/.well-known/jwks.json", get(jwks))
-        .route(
-            "/.well-known/openid-configuration",
-            get(openid_configuration),
-        )
-        .route("/openapi.json", get(openapi_document))
-        .with_state(state)
+/// `GET /health`'s answer.
+#[derive(Serialize, ToSchema)]
+pub struct Health {
+    /// `ok`, or `degraded` when the table is unreachable.
+    #[schema(value_type = String, pattern = "^(ok|degraded)$")]
+    status: &'static str,
+    /// `local`: embedded store, mail to files, local key. `aws`: DynamoDB, SES, KMS.
+    #[schema(value_type = String)]
+    backend: &'static str,
+    checks: HealthChecks,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct HealthChecks {
+    table: TableCheck,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct TableCheck {
+    /// `embedded` or `dynamodb`.
+    #[schema(value_type = String)]
+    backend: &'static str,
+    reachable: bool,
 }
 
 /// `GET /health`: 200 when the table answers, 503 (same shape) when it does not.
+#[utoipa::path(get, path = "/health", operation_id = "getHealth", tag = "well-known",
+    summary = "Health and backend reachability",
+    responses(
+        (status = 200, description = "The table is reachable.", body = Health),
+        (status = 503, description = "The table is unreachable (`status: degraded`).", body = Health),
+    ))]
 async fn health(State(state): State<AppState>) -> impl IntoResponse {
     let table = state.table.ping().await;
     if let Err(error) = &table {
@@ -53,17 +80,29 @@ async fn health(State(state): State<AppState>) -> impl IntoResponse {
     } else {
         StatusCode::SERVICE_UNAVAILABLE
     };
-    let body = json!({
-        "status": if table.is_ok() { "ok" } else { "degraded" },
-        "backend": state.config.backend.name(),
-        "checks": { "table": { "backend": state.table.backend(), "reachable": table.is_ok() } },
-    });
+    let body = Health {
+        status: if table.is_ok() { "ok" } else { "degraded" },
+        backend: state.config.backend.name(),
+        checks: HealthChecks {
+            table: TableCheck {
+                backend: state.table.backend(),
+                reachable: table.is_ok(),
+            },
+        },
+    };
     (status, axum::Json(body))
 }
 
 /// `GET /.well-known/jwks.json`: the public keys of every signing key whose tokens may be live.
 /// Public and cacheable, unlike every auth answer (the middleware's `no-store` applies only when
 /// a handler sets no `Cache-Control`; errors keep it).
+#[utoipa::path(get, path = "/.well-known/jwks.json", operation_id = "getJwks", tag = "well-known",
+    summary = "Public keys that verify access tokens",
+    responses(
+        (status = 200, description = "The JSON Web Key Set.", body = Jwks,
+            headers(("Cache-Control" = String, description = "`public, max-age=300`"))),
+        (status = "default", description = errors::OTHER, body = ErrorResponse),
+    ))]
 async fn jwks(State(state): State<AppState>) -> Result<Response> {
     let body = tokens::jwks(&state).await?;
     Ok(cacheable(axum::Json(body), tokens::JWKS_MAX_AGE_SECONDS))
@@ -72,26 +111,116 @@ async fn jwks(State(state): State<AppState>) -> Result<Response> {
 /// `GET /.well-known/openid-configuration`: enough for an API Gateway JWT authorizer (issuer and
 /// JWKS URI) and for OIDC-aware clients to find our token endpoint. Built from configuration
 /// only, never from the request's `Host`.
+#[utoipa::path(get, path = "/.well-known/openid-configuration",
+    operation_id = "getOpenIdConfiguration", tag = "well-known",
+    summary = "OpenID discovery document",
+    responses(
+        (status = 200, description = "The discovery document.", body = OpenIdConfiguration,
+            headers(("Cache-Control" = String, description = "`public, max-age=3600`"))),
+    ))]
 async fn openid_configuration(State(state): State<AppState>) -> Response {
     let base = &state.config.public_url;
-    let body = json!({
-        "issuer": state.config.issuer,
-        "jwks_uri": format!("{base}/.well-known/jwks.json"),
-        "token_endpoint": format!("{base}/auth/sign-in"),
-        "response_types_supported": ["token"],
-        "subject_types_supported": ["public"],
-        "id_token_signing_alg_values_supported": ["RS256"],
-        "token_endpoint_auth_methods_supported": ["none"],
-        "claims_supported": [
-            "iss", "aud", "sub", "exp", "iat", "nbf", "jti", "sid", "scope", "org", "role",
-            "plan", "features", "email", "email_verified", "amr", "aal",
+    let body = OpenIdConfiguration {
+        issuer: state.config.issuer.clone(),
+        jwks_uri: format!("{base}/.well-known/jwks.json"),
+        token_endpoint: format!("{base}/auth/sign-in"),
+        response_types_supported: &["token"],
+        subject_types_supported: &["public"],
+        id_token_signing_alg_values_supported: &["RS256"],
+        token_endpoint_auth_methods_supported: &["none"],
+        claims_supported: &[
+            "iss",
+            "aud",
+            "sub",
+            "exp",
+            "iat",
+            "nbf",
+            "jti",
+            "sid",
+            "scope",
+            "org",
+            "role",
+            "plan",
+            "features",
+            "email",
+            "email_verified",
+            "amr",
+            "aal",
         ],
-        "service_documentation": format!("{base}/openapi.json"),
-    });
+        service_documentation: format!("{base}/openapi.json"),
+    };
     cacheable(axum::Json(body), DISCOVERY_MAX_AGE_SECONDS)
 }
 
+/// The JSON Web Key Set `latchkey::services::tokens::jwks` answers (described here for the
+/// document; the flow tests validate the served set against it).
+#[derive(Serialize, ToSchema)]
+pub struct Jwks {
+    /// The current key first, then retired keys whose tokens may still be live.
+    pub keys: Vec<Jwk>,
+}
+
+/// One RSA public key.
+#[derive(Serialize, ToSchema)]
+pub struct Jwk {
+    #[schema(schema_with = rsa)]
+    pub kty: String,
+    pub kid: String,
+    #[serde(rename = "use")]
+    #[schema(schema_with = sig)]
+    pub use_: String,
+    #[schema(schema_with = rs256)]
+    pub alg: String,
+    /// Modulus, base64url.
+    pub n: String,
+    /// Exponent, base64url.
+    pub e: String,
+}
+
+fn rsa() -> utoipa::openapi::Object {
+    latchkey::http::answers::constant(utoipa::openapi::Type::String, "RSA")
+}
+
+fn sig() -> utoipa::openapi::Object {
+    latchkey::http::answers::constant(utoipa::openapi::Type::String, "sig")
+}
+
+fn rs256() -> utoipa::openapi::Object {
+    latchkey::http::answers::constant(utoipa::openapi::Type::String, "RS256")
+}
+
+/// `GET /.well-known/openid-configuration`'s answer.
+#[derive(Serialize, ToSchema)]
+pub struct OpenIdConfiguration {
+    pub issuer: String,
+    #[schema(format = "uri")]
+    pub jwks_uri: String,
+    /// `<public URL>/auth/sign-in`.
+    #[schema(format = "uri")]
+    pub token_endpoint: String,
+    #[schema(value_type = Vec<String>)]
+    pub response_types_supported: &'static [&'static str],
+    #[schema(value_type = Vec<String>)]
+    pub subject_types_supported: &'static [&'static str],
+    #[schema(value_type = Vec<String>)]
+    pub id_token_signing_alg_values_supported: &'static [&'static str],
+    #[schema(value_type = Vec<String>)]
+    pub token_endpoint_auth_methods_supported: &'static [&'static str],
+    #[schema(value_type = Vec<String>)]
+    pub claims_supported: &'static [&'static str],
+    /// `<public URL>/openapi.json`: this document.
+    #[schema(format = "uri")]
+    pub service_documentation: String,
+}
+
 /// `GET /openapi.json`: the embedded document as it is, public and cacheable.
+#[utoipa::path(get, path = "/openapi.json", operation_id = "getOpenApiDocument", tag = "well-known",
+    summary = "This OpenAPI document",
+    responses(
+        (status = 200, description = "This document.", content_type = "application/json",
+            body = Object,
+            headers(("Cache-Control" = String, description = "`public, max-age=300`"))),
+    ))]
 async fn openapi_document() -> Response {
     let body = (
         [(

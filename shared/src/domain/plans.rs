@@ -8,9 +8,20 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
-/// A billing plan. The order of the variants is the order of the plans.
+/// Ordered `free < personal < business < enterprise` (the order of the variants).
 #[derive(
-    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+    Clone,
+    Copy,
+    Debug,
+    Default,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
 )]
 #[serde(rename_all = "lowercase")]
 pub enum Plan {

@@ -119,12 +119,19 @@ fn email_taken() -> Error {
 }
 
 /// The `mfa_required` answer of a first factor when the user has MFA enabled (API.md).
-#[derive(Clone, Serialize)]
+/// (Schema `MfaRequired`: no access or refresh token; `mfa_token`, a short-lived JWT with
+/// `scope: mfa_pending`, is usable only on `/auth/mfa/*verify`.)
+#[derive(Clone, Serialize, utoipa::ToSchema)]
+#[schema(as = MfaRequired)]
 pub struct MfaChallenge {
+    #[schema(schema_with = crate::http::answers::always_true)]
     pub success: bool,
+    #[schema(schema_with = crate::http::answers::always_true)]
     pub mfa_required: bool,
     pub mfa_token: String,
+    #[schema(value_type = Vec<String>)]
     pub methods: Vec<&'static str>,
+    /// Unix seconds.
     pub expires_at: i64,
 }
 
@@ -284,9 +291,12 @@ pub async fn change_password(
 }
 
 /// What `/auth/check-email` answers.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, utoipa::ToSchema)]
+#[schema(example = json!({"exists": true, "methods": ["password", "magic_link"]}))]
 pub struct EmailCheck {
     pub exists: bool,
+    /// `password`, `magic_link`; empty when the account does not exist.
+    #[schema(value_type = Vec<String>)]
     pub methods: Vec<&'static str>,
 }
 

@@ -74,15 +74,24 @@ pub struct NewKeyRequest {
     pub expires_at: Option<i64>,
 }
 
-/// A key as listed: never the secret.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+/// An API key as listed: never the secret.
+#[derive(Clone, Debug, PartialEq, Serialize, utoipa::ToSchema)]
+#[schema(as = ApiKey)]
 pub struct ApiKeySummary {
+    #[schema(format = "uuid")]
     pub id: String,
     pub name: String,
+    /// The key's first characters, to recognise it.
     pub prefix: String,
+    /// `read` allows GET/HEAD/OPTIONS, `write` the other methods; other names pass through to
+    /// the platform.
     pub scopes: Vec<String>,
+    #[schema(format = DateTime)]
     pub created_at: String,
+    /// Recorded at most once a minute.
+    #[schema(format = DateTime)]
     pub last_used_at: Option<String>,
+    #[schema(format = DateTime)]
     pub expires_at: Option<String>,
 }
 

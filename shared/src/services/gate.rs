@@ -11,10 +11,16 @@ use crate::http::caller::{self, Caller};
 use crate::services::tokens::AccessClaims;
 use crate::{AppState, Error, Result};
 
-/// What an allowed request passes on to the service behind the door.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+/// What an allowed request passes on to the service behind the door (also sent as
+/// `X-Auth-User`, `X-Auth-Org`, `X-Auth-Plan`, `X-Auth-Features`, `X-Auth-Amr`, lists
+/// comma-separated).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[schema(as = GateContext)]
 pub struct Allowed {
+    /// The user id.
+    #[schema(format = "uuid")]
     pub sub: String,
+    /// The active workspace.
     pub org: Option<String>,
     pub plan: String,
     pub features: Vec<String>,

@@ -77,9 +77,11 @@ pub fn is_administrator(state: &AppState, claims: &AccessClaims) -> bool {
 }
 
 /// The plan and extra features the user now has.
-#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, utoipa::ToSchema)]
 pub struct PlanChanged {
+    #[schema(schema_with = crate::http::answers::always_true)]
     pub success: bool,
+    #[schema(format = "uuid")]
     pub user_id: String,
     pub plan: Plan,
     /// The features of the user's own (beyond those the plan grants).

@@ -19,11 +19,15 @@ use crate::{AppState, Error, Result};
 pub const TOKEN_TYPE: &str = "bearer";
 
 /// The user part of an AuthResponse (API.md, "AuthResponse").
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct AuthUser {
+    #[schema(format = "uuid")]
     pub id: String,
+    #[schema(format = Email)]
     pub email: String,
     pub name: String,
+    /// The active workspace.
+    #[schema(format = "uuid")]
     pub organization_id: Option<String>,
     pub email_verified: bool,
     pub has_password: bool,
@@ -44,17 +48,21 @@ impl AuthUser {
 
 /// The answer to every successful sign-in, sign-up, refresh and verification. It holds secrets,
 /// so it has no `Debug`.
-#[derive(Clone, Serialize)]
+#[derive(Clone, Serialize, utoipa::ToSchema)]
 pub struct AuthResponse {
+    #[schema(schema_with = crate::http::answers::always_true)]
     pub success: bool,
+    /// The RS256 access JWT (15 minutes by default).
     pub access_token: String,
     /// The same JWT, for seed 001 clients.
     pub token: String,
+    /// Opaque, 256 random bits, rotated on every use.
     pub refresh_token: String,
+    #[schema(schema_with = crate::http::answers::bearer)]
     pub token_type: &'static str,
-    /// Unix seconds.
+    /// Unix seconds: when the access token expires.
     pub expires_at: i64,
-    /// Unix seconds: the session's absolute end.
+    /// Unix seconds: the session's absolute end (30 days by default).
     pub refresh_expires_at: i64,
     pub user: AuthUser,
 }

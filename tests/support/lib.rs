@@ -1,0 +1,56 @@
+//! The test harness every workspace-level test uses: `TestApp::spawn(backend)` gives a fresh app
+//! (fresh data dir, or a fresh DynamoDB table and KMS key on the emulator) and helpers that make a
+//! test a few lines long.
+//!
+//! - `app`: `TestApp`, `Backend`, users and sign-in helpers.
+//! - `http`: `TestResponse` and its assertions.
+//! - `schema`: every JSON answer checked against the OpenAPI schema of its route and status.
+//! - `aws`: fresh tables, ciphers and mailers, embedded or on the emulator.
+//! - `mail`: the mail an app sent, read back from the outbox or the emulator's SES.
+//! - `python`: the Python of the independent checkers.
+//! - `counting`: a table decorator that counts round trips.
+//! - `on_both_backends!`: one scenario, two tests.
+
+pub mod app;
+pub mod aws;
+pub mod counting;
+pub mod http;
+pub mod mail;
+pub mod python;
+pub mod schema;
+
+pub use app::{BOTH, Backend, SignedIn, TestApp, TestUser, sign_in, sign_up};
+pub use aws::{
+    aws_endpoint, aws_sdk_config, aws_sdk_config_at, fault_proxy, fresh_cipher, fresh_mailer,
+    fresh_table, unique, unique_email,
+};
+pub use http::TestResponse;
+pub use mail::{SentMail, outbox_mail, parse_eml, sent_mail, ses_mail};
+pub use python::test_python;
+
+/// The workspace root (where `template.yaml`, `events/` and `functions/` are).
+pub fn workspace_root() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("the tests crate is in the workspace")
+        .to_path_buf()
+}
+
+/// One async scenario `name(backend: Backend)`, run as two tests: `name::on_the_embedded_store`
+/// and `name::on_dynamodb`. Takes a list: `on_both_backends!(a, b, c);`.
+#[macro_export]
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {$(
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn on_the_embedded_store() {
+                super::$name($crate::Backend::Embedded).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn on_dynamodb() {
+                super::$name($crate::Backend::Aws).await;
+            }
+        }
+    )*};
+}

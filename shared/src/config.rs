@@ -69,8 +69,18 @@ pub struct Config {
     pub access_token_ttl: Duration,
     /// `LATCHKEY_REFRESH_TOKEN_TTL`: refresh-token absolute lifetime in seconds (default 30 days).
     pub refresh_token_ttl: Duration,
+    /// `LATCHKEY_REFRESH_REUSE_GRACE`: seconds after a refresh token's rotation during which it
+    /// may be presented again and answers the same successor instead of revoking the session
+    /// (concurrent refreshes from two tabs, a retry after a lost answer); default 30, 0 turns the
+    /// grace off.
+    pub refresh_reuse_grace: Duration,
     /// `LATCHKEY_EMAIL_TOKEN_TTL`: emailed links and codes, seconds (default 900).
     pub email_token_ttl: Duration,
+    /// `LATCHKEY_UNKNOWN_ADDRESS_MAIL`: what a magic-link or password-reset request for an
+    /// address without an account mails: `notify` (default: "someone asked ..., but there is no
+    /// account", the same work as for a known address, so timing tells nothing) or `drop` (no
+    /// mail; the answer then comes sooner for unknown addresses).
+    pub notify_unknown_addresses: bool,
     /// `LATCHKEY_INVITE_TTL`: workspace invites, seconds (default 7 days).
     pub invite_ttl: Duration,
     /// argon2id parameters.
@@ -186,7 +196,22 @@ impl Config {
                 .unwrap_or_else(|| "Latchkey".into()),
             access_token_ttl: env.seconds("LATCHKEY_ACCESS_TOKEN_TTL", 900)?,
             refresh_token_ttl: env.seconds("LATCHKEY_REFRESH_TOKEN_TTL", 30 * 24 * 3600)?,
+            refresh_reuse_grace: Duration::from_secs(env.parse(
+                "LATCHKEY_REFRESH_REUSE_GRACE",
+                "30",
+                "a whole number of seconds",
+            )?),
             email_token_ttl: env.seconds("LATCHKEY_EMAIL_TOKEN_TTL", 900)?,
+            notify_unknown_addresses: match env.get("LATCHKEY_UNKNOWN_ADDRESS_MAIL").as_deref() {
+                None | Some("notify") => true,
+                Some("drop") => false,
+                Some(other) => {
+                    return Err(env.error(
+                        "LATCHKEY_UNKNOWN_ADDRESS_MAIL",
+                        format!("expected notify or drop, got `{other}`"),
+                    ));
+                }
+            },
             invite_ttl: env.seconds("LATCHKEY_INVITE_TTL", 7 * 24 * 3600)?,
             argon2: Argon2Params {
                 memory_kib: env.parse("LATCHKEY_ARGON2_MEMORY_KIB", "19456", "a number of KiB")?,

@@ -189,7 +189,7 @@ pub struct Error {
     pub message: String,
     /// Extra top-level fields (the plan-gate fields, the bad `field`).
     pub extra: Map<String, Value>,
-    /// Seconds for `Retry-After` on 429.
+    /// Seconds for `Retry-After` (429, and 503 when the password hashers are saturated).
     pub retry_after: Option<u64>,
     /// The real cause, logged with its own sources at error level, never shown.
     cause: Option<Cause>,
@@ -365,6 +365,18 @@ impl Error {
             "A backend is unavailable; try again later",
         )
         .with_cause(cause)
+    }
+
+    /// 503 with `Retry-After`: every slot for a bounded resource (the password hashers) is
+    /// taken and the request waited its share; the client should retry shortly.
+    pub fn overloaded(retry_after: u64, internal: impl Into<String>) -> Self {
+        let mut error = Self::new(
+            ErrorCode::ServiceUnavailable,
+            "Too many requests are waiting for a password check; try again shortly",
+        )
+        .with_cause(Internal(internal.into()));
+        error.retry_after = Some(retry_after.max(1));
+        error
     }
 
     pub fn with_extra(mut self, key: &str, value: impl Into<Value>) -> Self {

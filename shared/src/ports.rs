@@ -71,6 +71,9 @@ pub enum Condition {
     Exists,
     /// A live item exists and its attribute equals the value.
     Equals(String, Value),
+    /// A live item exists and its attribute equals the value or is absent (for an attribute
+    /// added after items were first written, whose absence means its default).
+    EqualsOrAbsent(String, Value),
 }
 
 impl Condition {
@@ -87,7 +90,10 @@ impl Condition {
             (Self::Equals(name, value), Some(item)) => {
                 item.get(name).is_some_and(|v| json_equal(v, value))
             }
-            (Self::Equals(..), None) => false,
+            (Self::EqualsOrAbsent(name, value), Some(item)) => {
+                item.get(name).is_none_or(|v| json_equal(v, value))
+            }
+            (Self::Equals(..) | Self::EqualsOrAbsent(..), None) => false,
         }
     }
 }

@@ -3,13 +3,15 @@
 
 use std::sync::Arc;
 
-use crate::adapters::{
-    dynamodb::DynamoTable, embedded::EmbeddedTable, kms::KmsCipher, local_cipher::LocalCipher,
-};
-use crate::adapters::{outbox::Outbox, ses::SesMailer, system::OsRandom, system::SystemClock};
+use crate::adapters::aws::{AwsSdk, LazyClient};
+use crate::adapters::{dynamodb::DynamoTable, kms::KmsCipher};
+#[cfg(feature = "local")]
+use crate::adapters::{embedded::EmbeddedTable, local_cipher::LocalCipher, outbox::Outbox};
+use crate::adapters::{ses::SesMailer, system::OsRandom, system::SystemClock};
 use crate::config::{Backend, Config};
 use crate::ports::{Cipher, Clock, Mailer, Random, Table};
 use crate::services::code_secret::CodeSecret;
+use crate::services::profiles::ProfileCache;
 use crate::services::tokens::SigningKeys;
 
 #[derive(Clone)]
@@ -24,6 +26,8 @@ pub struct AppState {
     pub signing_keys: Arc<SigningKeys>,
     /// The code-hash secret, cached likewise.
     pub code_secret: Arc<CodeSecret>,
+    /// Profiles and workspaces cached a few seconds for `/auth/validate`.
+    pub profiles: Arc<ProfileCache>,
 }
 
 /// Start-up failed; the message says what to fix.
@@ -33,10 +37,16 @@ pub struct StartupError(pub String);
 
 impl AppState {
     /// Build the adapters the configuration names: embedded/outbox/local key, or
-    /// DynamoDB/SES/KMS. Makes no network call: AWS clients connect on first use.
+    /// DynamoDB/SES/KMS. Makes no network call and builds no AWS client: each is built on first
+    /// use.
     pub async fn from_config(config: Config) -> Result<Self, StartupError> {
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
         match config.backend {
+            #[cfg(not(feature = "local"))]
+            Backend::Local => Err(StartupError(
+                "this build has no local backend (a Lambda build); set LATCHKEY_BACKEND=aws".into(),
+            )),
+            #[cfg(feature = "local")]
             Backend::Local => {
                 crate::adapters::private_files::create_dir(&config.data_dir).map_err(|e| {
                     StartupError(format!(
@@ -69,9 +79,12 @@ impl AppState {
                 ))
             }
             Backend::Aws => {
-                let sdk = crate::adapters::aws::sdk_config_loader().load().await;
-                let table = DynamoTable::new(
-                    aws_sdk_dynamodb::Client::new(&sdk),
+                // Nothing here touches the network or loads the SDK configuration: each client
+                // is built on its first call (`adapters::aws`), so a function builds only the
+                // clients its requests use.
+                let sdk = Arc::new(AwsSdk::default());
+                let table = DynamoTable::with_client(
+                    LazyClient::on_first_use(sdk.clone(), aws_sdk_dynamodb::Client::new),
                     config.table_name.clone(),
                     clock.clone(),
                 )
@@ -85,9 +98,14 @@ impl AppState {
                     .kms_key_id
                     .clone()
                     .ok_or_else(|| StartupError("LATCHKEY_KMS_KEY_ID is required".into()))?;
-                let cipher = KmsCipher::new(aws_sdk_kms::Client::new(&sdk), key_id);
-                let mailer =
-                    SesMailer::new(aws_sdk_sesv2::Client::new(&sdk), config.mail_from.clone());
+                let cipher = KmsCipher::with_client(
+                    LazyClient::on_first_use(sdk.clone(), aws_sdk_kms::Client::new),
+                    key_id,
+                );
+                let mailer = SesMailer::with_client(
+                    LazyClient::on_first_use(sdk, aws_sdk_sesv2::Client::new),
+                    config.mail_from.clone(),
+                );
                 Ok(Self::new(
                     config,
                     Arc::new(table),
@@ -116,6 +134,7 @@ impl AppState {
             random: Arc::new(OsRandom),
             signing_keys: Arc::default(),
             code_secret: Arc::default(),
+            profiles: Arc::default(),
         }
     }
 }

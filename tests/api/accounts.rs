@@ -77,24 +77,7 @@ async fn refresh_answers_new_tokens_and_retires_the_old_refresh_token(backend: B
 }
 on_both_backends!(refresh_answers_new_tokens_and_retires_the_old_refresh_token);
 
-async fn a_reused_refresh_token_revokes_the_whole_session(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
-    let session = app.signed_up().await;
-    let rotated = app.refresh(session.refresh_token()).await;
-    let newest = rotated.json["refresh_token"].as_str().unwrap().to_owned();
-
-    app.refresh(session.refresh_token())
-        .await
-        .assert_error(401, "invalid_token");
-
-    app.refresh(&newest)
-        .await
-        .assert_error(401, "invalid_token");
-    app.with_bearer(Method::GET, "/auth/validate", session.access_token(), None)
-        .await
-        .assert_error(401, "invalid_token");
-}
-on_both_backends!(a_reused_refresh_token_revokes_the_whole_session);
+// Reuse after the grace, and concurrent reuse within it: tests/api/races.rs.
 
 async fn logout_revokes_the_session_and_clears_the_cookies(backend: Backend) {
     let app = TestApp::spawn(backend).await;
@@ -129,25 +112,6 @@ async fn logout_revokes_the_session_and_clears_the_cookies(backend: Backend) {
         .assert_error(401, "invalid_token");
 }
 on_both_backends!(logout_revokes_the_session_and_clears_the_cookies);
-
-async fn ten_concurrent_refreshes_with_one_token_give_exactly_one_200(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
-    let session = app.signed_up().await;
-
-    let responses = join_all((0..10).map(|_| app.refresh(session.refresh_token()))).await;
-
-    let statuses: Vec<u16> = responses.iter().map(|r| r.status.as_u16()).collect();
-    assert_eq!(
-        statuses.iter().filter(|s| **s == 200).count(),
-        1,
-        "{statuses:?}"
-    );
-    assert!(
-        statuses.iter().all(|s| *s == 200 || *s == 401),
-        "{statuses:?}"
-    );
-}
-on_both_backends!(ten_concurrent_refreshes_with_one_token_give_exactly_one_200);
 
 async fn ten_concurrent_sign_ups_with_one_email_give_one_201_and_nine_409s(backend: Backend) {
     let app = TestApp::spawn(backend).await;
@@ -416,3 +380,29 @@ async fn cookies_can_be_turned_off() {
     assert_eq!(response.status, 201);
     assert!(response.headers.get("set-cookie").is_none());
 }
+
+async fn a_profile_change_made_here_shows_at_once_despite_the_validate_cache(backend: Backend) {
+    use latchkey::domain::users::UserUpdate;
+    use latchkey::services::{profiles, users};
+    let app = TestApp::spawn(backend).await;
+    let session = app.signed_up().await;
+    let validated = app
+        .with_bearer(Method::GET, "/auth/validate", session.access_token(), None)
+        .await;
+    assert_eq!(validated.status, 200, "{}", validated.text);
+    let cached = profiles::profile(&app.state, session.user_id())
+        .await
+        .unwrap();
+    assert!(!cached.user.email_verified);
+
+    users::update(&app.state, &cached.user, UserUpdate::new().email_verified())
+        .await
+        .unwrap();
+
+    let fresh = profiles::profile(&app.state, session.user_id())
+        .await
+        .unwrap();
+    assert!(fresh.user.email_verified, "the cached profile was dropped");
+    assert_eq!(fresh.memberships, cached.memberships);
+}
+on_both_backends!(a_profile_change_made_here_shows_at_once_despite_the_validate_cache);

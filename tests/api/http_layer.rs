@@ -120,3 +120,20 @@ async fn a_panicking_handler_answers_500_without_its_internals() {
         response.text
     );
 }
+
+/// The shaped 500 above holds on Lambda only if release builds unwind: with `panic = "abort"` the
+/// process would die before the catch-panic layer answers.
+#[test]
+fn release_builds_unwind_so_a_panic_answers_the_shaped_500_on_lambda_too() {
+    let manifest = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../Cargo.toml"))
+        .expect("workspace manifest");
+    let release = manifest
+        .split("\n[")
+        .find(|section| section.starts_with("profile.release]"))
+        .expect("a [profile.release] section");
+    let panic = release
+        .lines()
+        .find_map(|line| line.trim().strip_prefix("panic = "))
+        .unwrap_or("\"unwind\"");
+    assert_eq!(panic, "\"unwind\"", "[profile.release] panic");
+}

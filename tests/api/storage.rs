@@ -422,6 +422,52 @@ async fn an_optimistic_lock_admits_one_writer_per_version(backend: Backend) {
 
 on_both_backends!(an_optimistic_lock_admits_one_writer_per_version);
 
+async fn equals_or_absent_holds_for_the_value_or_no_attribute_on_a_live_item(backend: Backend) {
+    let (table, _dir) = table(backend).await;
+    table
+        .put(item(json!({"PK": "USER#old", "SK": "PROFILE"})), None)
+        .await
+        .expect("seed");
+    table
+        .put(
+            item(json!({"PK": "USER#new", "SK": "PROFILE", "epoch": 1})),
+            None,
+        )
+        .await
+        .expect("seed");
+    let check = |pk: &str, epoch: i64| Write::Check {
+        key: Key::new(pk, "PROFILE"),
+        condition: Condition::EqualsOrAbsent("epoch".into(), json!(epoch)),
+    };
+
+    let absent = table.transact(vec![check("USER#old", 0)]).await;
+    let equal = table.transact(vec![check("USER#new", 1)]).await;
+    let other = table.transact(vec![check("USER#new", 0)]).await;
+    let missing = table.transact(vec![check("USER#none", 0)]).await;
+
+    assert!(absent.is_ok(), "{absent:?}");
+    assert!(equal.is_ok(), "{equal:?}");
+    assert!(
+        matches!(other, Err(StoreError::ConditionFailed)),
+        "{other:?}"
+    );
+    assert!(
+        matches!(missing, Err(StoreError::ConditionFailed)),
+        "{missing:?}"
+    );
+}
+
+#[tokio::test]
+async fn equals_or_absent_holds_for_the_value_or_no_attribute_on_a_live_item_on_the_embedded_store()
+{
+    equals_or_absent_holds_for_the_value_or_no_attribute_on_a_live_item(Backend::Embedded).await;
+}
+
+#[tokio::test]
+async fn equals_or_absent_holds_for_the_value_or_no_attribute_on_a_live_item_on_dynamodb() {
+    equals_or_absent_holds_for_the_value_or_no_attribute_on_a_live_item(Backend::Aws).await;
+}
+
 async fn update_merges_attributes_and_removes_others(backend: Backend) {
     let (table, _dir) = table(backend).await;
     let key = Key::new("USER#1", "MFA");

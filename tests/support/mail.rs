@@ -153,7 +153,8 @@ pub fn parse_eml(raw: &[u8]) -> Result<SentMail, String> {
 
 /// Every message the emulator's SES has accepted, from every test running, in send order.
 pub async fn ses_mail() -> Vec<SentMail> {
-    let url = format!("{}/moto-api/data.json", aws_endpoint());
+    // A path of tests/moto_serial.py: only SES's messages, not moto's whole state.
+    let url = format!("{}/latchkey/ses-messages", aws_endpoint());
     let data: Value = reqwest::get(&url)
         .await
         .and_then(|response| response.error_for_status())
@@ -161,12 +162,9 @@ pub async fn ses_mail() -> Vec<SentMail> {
         .json()
         .await
         .unwrap_or_else(|e| panic!("GET {url}: not JSON: {e}"));
-    // moto's shape: {"ses": {"Message": [{"source", "destinations": {"ToAddresses": [..]},
-    // "subject", "body" (the HTML part only), "id"}]}}.
-    let messages = data["ses"]["Message"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default();
+    // moto's shape: {"Message": [{"source", "destinations": {"ToAddresses": [..]},
+    // "subject", "body" (the HTML part only), "id"}]}.
+    let messages = data["Message"].as_array().cloned().unwrap_or_default();
     messages
         .iter()
         .map(|message| SentMail {

@@ -7,6 +7,7 @@ use latchkey::domain::timestamp;
 use latchkey::http::answers::{ErrorResponse, errors};
 use latchkey::http::{Caller, Json, MaybeCaller};
 use latchkey::services::accounts::{self, Membership};
+use latchkey::services::profiles;
 use latchkey::{AppState, Result};
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -59,7 +60,8 @@ pub struct ValidatedUser {
     has_password: bool,
 }
 
-/// `GET /auth/validate`: the token is valid and its session live; the user and their workspaces.
+/// `GET /auth/validate`: the token is valid and its session live; the user and their workspaces
+/// (cached per instance for a few seconds: `services::profiles`).
 #[utoipa::path(get, path = "/auth/validate", operation_id = "validateToken", tag = "accounts",
     summary = "Check the token; the user and their workspaces",
     security(("bearerAuth" = []), ("apiKeyHeader" = []), ("cookieAuth" = [])),
@@ -72,20 +74,17 @@ pub async fn validate(
     State(state): State<AppState>,
     caller: Caller,
 ) -> Result<Json<ValidateResponse>> {
-    let (user, memberships) = tokio::join!(
-        accounts::require_user(&state, caller.user_id()),
-        accounts::memberships(&state, caller.user_id()),
-    );
-    let (user, memberships) = (user?, memberships?);
+    let profile = profiles::profile(&state, caller.user_id()).await?;
+    let user = &profile.user;
     Ok(Json(ValidateResponse {
         status: "valid",
         user: ValidatedUser {
             has_password: user.has_password(),
             id: user.id.to_string(),
-            email: user.email,
-            name: user.name,
+            email: user.email.clone(),
+            name: user.name.clone(),
         },
-        workspaces: memberships.iter().map(Workspace::of).collect(),
+        workspaces: profile.memberships.iter().map(Workspace::of).collect(),
     }))
 }
 

@@ -6,11 +6,20 @@
 //! waiting on a dead backend should hear `503` within a few seconds. One call may take
 //! `OPERATION_TIMEOUT` in all, retries included; a request stops at its first failed call, so a
 //! black-holed backend answers `503` within about that time.
+//!
+//! It also owns when clients are built: on first use (`AwsSdk`, `LazyClient`). A Lambda instance
+//! that is started and never asked for anything, or a function that never sends mail, never loads
+//! the SDK configuration (credential and region chains, the HTTPS client) or builds a client it
+//! does not use: process start to ready stays a few milliseconds, and the cost moves to the first
+//! request that needs AWS.
 
+use std::sync::Arc;
 use std::time::Duration;
 
+use aws_config::SdkConfig;
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
+use tokio::sync::OnceCell;
 
 /// Establishing a TCP (and TLS) connection to an AWS endpoint.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
@@ -48,6 +57,52 @@ pub fn sdk_config_loader() -> aws_config::ConfigLoader {
     aws_config::defaults(aws_config::BehaviorVersion::latest())
         .timeout_config(timeouts())
         .retry_config(retries())
+}
+
+/// The SDK configuration shared by a process's clients, loaded once, on first use.
+#[derive(Default)]
+pub struct AwsSdk(OnceCell<SdkConfig>);
+
+impl AwsSdk {
+    pub async fn config(&self) -> &SdkConfig {
+        self.0.get_or_init(|| sdk_config_loader().load()).await
+    }
+}
+
+/// One SDK client, built from the shared configuration when first asked for (or given ready).
+pub struct LazyClient<C> {
+    client: OnceCell<C>,
+    sdk: Option<Arc<AwsSdk>>,
+    make: fn(&SdkConfig) -> C,
+}
+
+impl<C> LazyClient<C> {
+    /// A client built by `make` on first use.
+    pub fn on_first_use(sdk: Arc<AwsSdk>, make: fn(&SdkConfig) -> C) -> Self {
+        Self {
+            client: OnceCell::new(),
+            sdk: Some(sdk),
+            make,
+        }
+    }
+
+    /// A client built already (tests point one at the emulator).
+    pub fn ready(client: C) -> Self {
+        Self {
+            client: OnceCell::new_with(Some(client)),
+            sdk: None,
+            make: |_| unreachable!("a ready client is never built"),
+        }
+    }
+
+    pub async fn get(&self) -> &C {
+        self.client
+            .get_or_init(|| async {
+                let sdk = self.sdk.as_ref().expect("a lazy client has its SDK");
+                (self.make)(sdk.config().await)
+            })
+            .await
+    }
 }
 
 #[cfg(test)]

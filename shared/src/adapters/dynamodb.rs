@@ -16,6 +16,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
+
+use crate::adapters::aws::LazyClient;
 use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{
@@ -43,7 +45,7 @@ const ATTEMPTS: usize = 3;
 type AttributeMap = HashMap<String, AttributeValue>;
 
 pub struct DynamoTable {
-    client: Client,
+    client: LazyClient<Client>,
     table: String,
     clock: Arc<dyn Clock>,
     /// Whether this process owns the table's existence (`LATCHKEY_CREATE_TABLE`): then a table
@@ -59,6 +61,11 @@ pub struct DynamoTable {
 
 impl DynamoTable {
     pub fn new(client: Client, table: String, clock: Arc<dyn Clock>) -> Self {
+        Self::with_client(LazyClient::ready(client), table, clock)
+    }
+
+    /// A table whose client is built on its first call.
+    pub fn with_client(client: LazyClient<Client>, table: String, clock: Arc<dyn Clock>) -> Self {
         Self {
             client,
             table,
@@ -130,6 +137,8 @@ impl DynamoTable {
             .map_err(build_error)?;
         let created = self
             .client
+            .get()
+            .await
             .create_table()
             .table_name(&self.table)
             .attribute_definitions(string_attribute(attr::PK)?)
@@ -157,6 +166,8 @@ impl DynamoTable {
         loop {
             let described = self
                 .client
+                .get()
+                .await
                 .describe_table()
                 .table_name(&self.table)
                 .send()
@@ -184,6 +195,8 @@ impl DynamoTable {
     async fn enable_expiry(&self) -> Result<(), StoreError> {
         let described = self
             .client
+            .get()
+            .await
             .describe_time_to_live()
             .table_name(&self.table)
             .send()
@@ -205,6 +218,8 @@ impl DynamoTable {
             .map_err(build_error)?;
         match self
             .client
+            .get()
+            .await
             .update_time_to_live()
             .table_name(&self.table)
             .time_to_live_specification(specification)
@@ -238,6 +253,8 @@ impl DynamoTable {
         let condition = expression.expired();
         let removed = self
             .client
+            .get()
+            .await
             .delete_item()
             .table_name(&self.table)
             .set_key(Some(self.key(key)))
@@ -278,6 +295,8 @@ impl DynamoTable {
         loop {
             let page = self
                 .client
+                .get()
+                .await
                 .query()
                 .table_name(&self.table)
                 .set_index_name(index.map(str::to_owned))
@@ -380,6 +399,8 @@ impl DynamoTable {
         let now = self.clock.unix();
         let found = self
             .client
+            .get()
+            .await
             .get_item()
             .table_name(&self.table)
             .set_key(Some(self.key(key)))
@@ -399,6 +420,8 @@ impl DynamoTable {
         let mut expression = Expression::new(self.clock.unix());
         let condition = condition.as_ref().map(|c| expression.condition(c));
         self.client
+            .get()
+            .await
             .put_item()
             .table_name(&self.table)
             .set_item(Some(to_attributes(&item)))
@@ -425,6 +448,8 @@ impl DynamoTable {
             let condition_expression = expression.fresh_and(condition.as_ref());
             let updated = self
                 .client
+                .get()
+                .await
                 .update_item()
                 .table_name(&self.table)
                 .set_key(Some(self.key(key)))
@@ -469,6 +494,8 @@ impl DynamoTable {
         let condition = condition.as_ref().map(|c| expression.condition(c));
         let deleted = self
             .client
+            .get()
+            .await
             .delete_item()
             .table_name(&self.table)
             .set_key(Some(self.key(key)))
@@ -499,6 +526,8 @@ impl DynamoTable {
                 .collect::<Result<Vec<_>, _>>()?;
             let error = match self
                 .client
+                .get()
+                .await
                 .transact_write_items()
                 .set_transact_items(Some(items))
                 .send()
@@ -564,6 +593,8 @@ impl DynamoTable {
             let condition = expression.fresh_and(None);
             let updated = self
                 .client
+                .get()
+                .await
                 .update_item()
                 .table_name(&self.table)
                 .set_key(Some(self.key(key)))
@@ -623,6 +654,8 @@ impl DynamoTable {
 
     async fn ping_once(&self) -> Result<(), StoreError> {
         self.client
+            .get()
+            .await
             .describe_table()
             .table_name(&self.table)
             .send()
@@ -767,6 +800,14 @@ impl Expression {
                 let (attribute, value) = (self.name(attribute), self.value(to_attribute(value)));
                 let live = self.live();
                 format!("({attribute} = {value} AND {live})")
+            }
+            Condition::EqualsOrAbsent(attribute, value) => {
+                let pk = self.name(attr::PK);
+                let (attribute, value) = (self.name(attribute), self.value(to_attribute(value)));
+                let live = self.live();
+                format!(
+                    "(attribute_exists({pk}) AND (attribute_not_exists({attribute}) OR {attribute} = {value}) AND {live})"
+                )
             }
         }
     }

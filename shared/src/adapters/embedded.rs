@@ -4,13 +4,25 @@
 //! transaction. redb runs one write transaction at a time and each of ours checks every condition
 //! before it commits, which gives DynamoDB's conditional and transactional guarantees within one
 //! process.
+//!
+//! Durability by group commit: every write transaction runs on one writer thread and commits
+//! without an fsync (`Durability::None`); when the writer has run every transaction queued at that
+//! moment, one durable commit (`Durability::Immediate`, one fsync) makes the whole batch durable,
+//! and only then is each of them answered. So an answered write is on disk, as before, but
+//! concurrent writers share one fsync instead of queueing for one each (a refresh paid ~2 ms of
+//! fsync alone). A crash can lose only writes that had not been answered yet: a refresh whose
+//! client never saw its new token leaves the old token current on disk, so the session stays usable.
+//! Readers may see a batch's writes a moment before they are durable, which is what DynamoDB's
+//! strongly consistent reads show too once a write is accepted.
 
 use std::fmt::Display;
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, mpsc};
+use std::thread::JoinHandle;
 
 use async_trait::async_trait;
-use redb::{Database, ReadTransaction, ReadableTable, TableDefinition};
+use redb::{Database, Durability, ReadTransaction, ReadableTable, TableDefinition};
+use tokio::sync::oneshot;
 
 use crate::adapters::private_files;
 use crate::adapters::table_rules::{
@@ -24,6 +36,70 @@ const GSI1: TableDefinition<(&str, &str, &str, &str), ()> = TableDefinition::new
 pub struct EmbeddedTable {
     db: Arc<Database>,
     clock: Arc<dyn Clock>,
+    /// Write transactions for the writer thread (`None` only while dropping).
+    writes: Option<mpsc::Sender<WriteJob>>,
+    writer: Option<JoinHandle<()>>,
+}
+
+/// The most write transactions made durable by one fsync; bounds how long the first of a batch
+/// waits behind the others.
+const MAX_BATCH: usize = 64;
+
+/// One write transaction, run on the writer thread without an fsync; says whether it committed
+/// and how to answer its caller once the batch's durable commit has succeeded or failed.
+type WriteJob = Box<dyn FnOnce(&Database) -> Ran + Send>;
+
+struct Ran {
+    committed: bool,
+    answer: Box<dyn FnOnce(Result<(), String>) + Send>,
+}
+
+/// The writer thread: runs queued transactions in batches, each batch closed by one durable commit.
+fn write_batches(db: Arc<Database>, jobs: mpsc::Receiver<WriteJob>) {
+    while let Ok(first) = jobs.recv() {
+        let mut answers = Vec::new();
+        let mut committed = false;
+        let mut batch = 0;
+        let mut next = Some(first);
+        while let Some(job) = next {
+            // A panicking transaction is aborted by its drop and fails only its own caller (its
+            // answer channel drops); the writer goes on.
+            if let Ok(ran) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job(&db))) {
+                committed |= ran.committed;
+                answers.push(ran.answer);
+            }
+            batch += 1;
+            next = if batch < MAX_BATCH {
+                jobs.try_recv().ok()
+            } else {
+                None
+            };
+        }
+        let durable = if committed {
+            db.begin_write()
+                .map_err(|e| e.to_string())
+                .and_then(|mut txn| {
+                    txn.set_durability(Durability::Immediate);
+                    txn.commit().map_err(|e| e.to_string())
+                })
+        } else {
+            Ok(())
+        };
+        for answer in answers {
+            answer(durable.clone());
+        }
+    }
+}
+
+impl Drop for EmbeddedTable {
+    fn drop(&mut self) {
+        // Closing the queue ends the writer after its last batch; waiting for it releases the file,
+        // so the store can be opened again at once.
+        drop(self.writes.take());
+        if let Some(writer) = self.writer.take() {
+            let _ = writer.join();
+        }
+    }
 }
 
 impl EmbeddedTable {
@@ -42,9 +118,20 @@ impl EmbeddedTable {
         txn.open_table(ITEMS).map_err(backend)?;
         txn.open_table(GSI1).map_err(backend)?;
         txn.commit().map_err(backend)?;
+        let db = Arc::new(db);
+        let (writes, jobs) = mpsc::channel();
+        let writer = std::thread::Builder::new()
+            .name("embedded-writer".into())
+            .spawn({
+                let db = db.clone();
+                move || write_batches(db, jobs)
+            })
+            .map_err(|e| backend(format!("starting the writer thread: {e}")))?;
         Ok(Self {
-            db: Arc::new(db),
+            db,
             clock,
+            writes: Some(writes),
+            writer: Some(writer),
         })
     }
 
@@ -63,37 +150,60 @@ impl EmbeddedTable {
         .map_err(backend)?
     }
 
-    /// Runs `work` in a write transaction on a blocking thread; commits only if it succeeds, so a
-    /// failed condition anywhere writes nothing.
+    /// Runs `work` in a write transaction on the writer thread; commits only if it succeeds, so a
+    /// failed condition anywhere writes nothing. Answers once the commit is durable.
     async fn write<T: Send + 'static>(
         &self,
         work: impl FnOnce(&mut Writer<'_>) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, StoreError> {
-        let db = self.db.clone();
         let now = self.clock.unix();
-        tokio::task::spawn_blocking(move || {
-            let txn = db.begin_write().map_err(backend)?;
+        let (answer, answered) = oneshot::channel::<Result<T, StoreError>>();
+        let job: WriteJob = Box::new(move |db: &Database| {
             let outcome = (|| {
-                let mut writer = Writer {
-                    items: txn.open_table(ITEMS).map_err(backend)?,
-                    gsi1: txn.open_table(GSI1).map_err(backend)?,
-                    now,
-                };
-                work(&mut writer)
+                let mut txn = db.begin_write().map_err(backend)?;
+                txn.set_durability(Durability::None);
+                let outcome = (|| {
+                    let mut writer = Writer {
+                        items: txn.open_table(ITEMS).map_err(backend)?,
+                        gsi1: txn.open_table(GSI1).map_err(backend)?,
+                        now,
+                    };
+                    work(&mut writer)
+                })();
+                match outcome {
+                    Ok(value) => {
+                        txn.commit().map_err(backend)?;
+                        Ok(value)
+                    }
+                    Err(error) => {
+                        txn.abort().map_err(backend)?;
+                        Err(error)
+                    }
+                }
             })();
             match outcome {
-                Ok(answer) => {
-                    txn.commit().map_err(backend)?;
-                    Ok(answer)
-                }
-                Err(error) => {
-                    txn.abort().map_err(backend)?;
-                    Err(error)
-                }
+                Ok(value) => Ran {
+                    committed: true,
+                    answer: Box::new(move |durable| {
+                        let _ = answer.send(durable.map(|()| value).map_err(backend));
+                    }),
+                },
+                Err(error) => Ran {
+                    committed: false,
+                    answer: Box::new(move |_| {
+                        let _ = answer.send(Err(error));
+                    }),
+                },
             }
-        })
-        .await
-        .map_err(backend)?
+        });
+        self.writes
+            .as_ref()
+            .ok_or_else(|| backend("the store is closing"))?
+            .send(job)
+            .map_err(|_| backend("the writer thread has stopped"))?;
+        answered
+            .await
+            .map_err(|_| backend("the writer thread dropped a transaction"))?
     }
 }
 
@@ -451,5 +561,41 @@ mod tests {
             .expect("rejoin");
         table.delete(&key, None).await.expect("delete");
         assert!(table.query_gsi1("G", "").await.expect("gsi").is_empty());
+    }
+
+    #[tokio::test]
+    async fn concurrent_writes_share_durable_commits_and_a_failed_one_spoils_none_of_the_others() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("store.redb");
+        {
+            let table = Arc::new(EmbeddedTable::open(&path, Arc::new(SystemClock)).expect("open"));
+            let writes = (0..40).map(|n| {
+                let table = table.clone();
+                async move {
+                    // Every fifth write fails its condition (the item does not exist yet).
+                    let condition = (n % 5 == 0).then_some(Condition::Exists);
+                    table
+                        .put(item(json!({"PK": format!("K#{n}"), "SK": "S"})), condition)
+                        .await
+                }
+            });
+            let answers = futures::future::join_all(writes).await;
+            for (n, answer) in answers.iter().enumerate() {
+                if n % 5 == 0 {
+                    assert!(matches!(answer, Err(StoreError::ConditionFailed)), "{n}");
+                } else {
+                    assert!(answer.is_ok(), "{n}: {answer:?}");
+                }
+            }
+        }
+        // Every answered write is on disk.
+        let table = EmbeddedTable::open(&path, Arc::new(SystemClock)).expect("reopen");
+        for n in 0..40 {
+            let stored = table
+                .get(&Key::new(format!("K#{n}"), "S"))
+                .await
+                .expect("get");
+            assert_eq!(stored.is_some(), n % 5 != 0, "{n}");
+        }
     }
 }

@@ -4,6 +4,8 @@
 use std::collections::HashMap;
 
 use async_trait::async_trait;
+
+use crate::adapters::aws::LazyClient;
 use aws_sdk_kms::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_kms::operation::decrypt::DecryptError;
 use aws_sdk_kms::primitives::Blob;
@@ -12,12 +14,17 @@ use aws_smithy_types::error::display::DisplayErrorContext;
 use crate::ports::{Cipher, CipherError, EncryptionContext};
 
 pub struct KmsCipher {
-    client: aws_sdk_kms::Client,
+    client: LazyClient<aws_sdk_kms::Client>,
     key_id: String,
 }
 
 impl KmsCipher {
     pub fn new(client: aws_sdk_kms::Client, key_id: String) -> Self {
+        Self::with_client(LazyClient::ready(client), key_id)
+    }
+
+    /// One whose client is built on its first call.
+    pub fn with_client(client: LazyClient<aws_sdk_kms::Client>, key_id: String) -> Self {
         Self { client, key_id }
     }
 }
@@ -39,6 +46,8 @@ impl Cipher for KmsCipher {
     ) -> Result<Vec<u8>, CipherError> {
         let output = self
             .client
+            .get()
+            .await
             .encrypt()
             .key_id(&self.key_id)
             .plaintext(Blob::new(plaintext))
@@ -63,6 +72,8 @@ impl Cipher for KmsCipher {
         }
         let output = self
             .client
+            .get()
+            .await
             .decrypt()
             // Naming the key makes KMS refuse a ciphertext made under any other key, rather than
             // decrypting with whatever key the blob names.

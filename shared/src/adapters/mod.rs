@@ -2,10 +2,14 @@
 
 pub mod aws;
 pub mod dynamodb;
+#[cfg(feature = "local")]
 pub mod embedded;
 pub mod kms;
+#[cfg(feature = "local")]
 pub mod local_cipher;
+#[cfg(feature = "local")]
 pub mod outbox;
+#[cfg(feature = "local")]
 pub mod private_files;
 pub mod ses;
 pub mod system;

@@ -2,6 +2,8 @@
 //! from the configured, SES-verified sender.
 
 use async_trait::async_trait;
+
+use crate::adapters::aws::LazyClient;
 use aws_sdk_sesv2::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_sesv2::types::{Body, Content, Destination, EmailContent, Message};
 use aws_smithy_types::error::display::DisplayErrorContext;
@@ -10,12 +12,17 @@ use crate::domain::emails::EmailAddress;
 use crate::ports::{Email, MailError, Mailer};
 
 pub struct SesMailer {
-    client: aws_sdk_sesv2::Client,
+    client: LazyClient<aws_sdk_sesv2::Client>,
     from: String,
 }
 
 impl SesMailer {
     pub fn new(client: aws_sdk_sesv2::Client, from: String) -> Self {
+        Self::with_client(LazyClient::ready(client), from)
+    }
+
+    /// One whose client is built on its first call.
+    pub fn with_client(client: LazyClient<aws_sdk_sesv2::Client>, from: String) -> Self {
         Self { client, from }
     }
 }
@@ -34,6 +41,8 @@ impl Mailer for SesMailer {
             )
             .build();
         self.client
+            .get()
+            .await
             .send_email()
             .from_email_address(&self.from)
             .destination(Destination::builder().to_addresses(to.as_str()).build())

@@ -4,6 +4,14 @@
 //! SHA-256. Each use rotates it: the old item is marked `rotated` (kept until the session's
 //! absolute expiry so a replay is recognised), a new one is written, and the session's
 //! `refresh_hash` moves to the new one, all in one conditional transaction.
+//!
+//! Concurrent or retried uses of one token (two tabs, a lost answer) must not sign the user out:
+//! the retired item keeps its successor, encrypted with the Cipher, so a reuse within a short
+//! grace answers the same successor. Outside the grace, or for an older ancestor, a reuse is a
+//! replay and ends the session.
+//!
+//! Sessions and refresh items carry the user's credential epoch at their start; a password
+//! change or reset moves the user's epoch on, which ends them all at once.
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -58,6 +66,9 @@ pub struct Session {
     pub refresh_hash: String,
     pub amr: Vec<String>,
     pub aal: u8,
+    /// The user's credential epoch when the session started (or was last confirmed).
+    #[serde(default)]
+    pub epoch: i64,
 }
 
 impl Session {
@@ -100,9 +111,39 @@ impl Session {
         }
     }
 
+    /// Carry the session and its current refresh token into a new credential epoch (the one
+    /// session a password change keeps): conditional on the session still pointing at that
+    /// token, so a rotation in between cancels the change rather than losing the session.
+    pub fn new_epoch(session: &Session, epoch: i64) -> [Write; 2] {
+        let mut set = Item::new();
+        set.insert("epoch".into(), epoch.into());
+        [
+            Write::Update {
+                key: Self::key(&session.user_id, &session.id),
+                set: set.clone(),
+                remove: vec![],
+                condition: Some(Condition::Equals(
+                    "refresh_hash".into(),
+                    session.refresh_hash.clone().into(),
+                )),
+            },
+            Write::Update {
+                key: RefreshRecord::key(&session.refresh_hash),
+                set,
+                remove: vec![],
+                condition: Some(Condition::Exists),
+            },
+        ]
+    }
+
     /// Live at `now`: the store hides items past `ttl`, but every read checks too.
     pub fn is_live(&self, now: i64) -> bool {
         now < self.expires_at
+    }
+
+    /// Live at `now` and not ended by a credential change since it started.
+    pub fn is_current(&self, now: i64, user: &User) -> bool {
+        self.is_live(now) && self.epoch == user.credential_epoch
     }
 }
 
@@ -179,6 +220,16 @@ pub struct RefreshRecord {
     /// The session's absolute expiry (also the item's `ttl`).
     pub expires_at: i64,
     pub snapshot: ClaimsSnapshot,
+    /// The user's credential epoch when the session started: a refresh is conditional on the
+    /// user's epoch still being this one.
+    #[serde(default)]
+    pub epoch: i64,
+    /// When the token was used (rotated), and its successor encrypted with the Cipher (base64),
+    /// so a reuse within the grace can answer the same successor.
+    #[serde(default)]
+    pub rotated_at: Option<i64>,
+    #[serde(default)]
+    pub successor: Option<String>,
 }
 
 impl RefreshRecord {
@@ -196,12 +247,14 @@ impl RefreshRecord {
         keys::refresh_token(token_hash)
     }
 
-    /// Retire an active token: it stays, `rotated`, so a replay is recognised. Conditional on it
-    /// still being active: of concurrent uses, one wins.
-    pub fn retirement(token_hash: &str, now: i64) -> Write {
+    /// Retire an active token: it stays, `rotated`, with its successor sealed, so a reuse is
+    /// recognised (and within the grace answered). Conditional on it still being active: of
+    /// concurrent uses, one wins.
+    pub fn retirement(token_hash: &str, now: i64, sealed_successor: String) -> Write {
         let mut set = Item::new();
         set.insert("state".into(), REFRESH_ROTATED.into());
         set.insert("rotated_at".into(), now.into());
+        set.insert("successor".into(), sealed_successor.into());
         Write::Update {
             key: Self::key(token_hash),
             set,
@@ -286,6 +339,9 @@ mod tests {
             state: REFRESH_ACTIVE.into(),
             expires_at: 99,
             snapshot: snapshot.clone(),
+            epoch: 0,
+            rotated_at: None,
+            successor: None,
         };
         let item = record.to_item("h");
         assert_eq!(item["ttl"], 99);
@@ -308,6 +364,7 @@ mod tests {
             refresh_hash: "h".into(),
             amr: vec!["pwd".into()],
             aal: 1,
+            epoch: 0,
         };
         assert!(session.is_live(9));
         assert!(!session.is_live(10));

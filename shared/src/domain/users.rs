@@ -40,6 +40,12 @@ pub struct User {
     pub active_role: Option<String>,
     pub created_at: i64,
     pub updated_at: i64,
+    /// The credential epoch: moves on, in the same write as a new password, whenever every
+    /// existing session must end. Sessions and refresh tokens carry the epoch they started in,
+    /// and every refresh and session check compares it with this one, so revocation does not
+    /// depend on listing and deleting sessions one by one.
+    #[serde(default)]
+    pub credential_epoch: i64,
     /// Optimistic locking: every update is conditional on the version read, and increments it.
     pub version: i64,
 }
@@ -61,6 +67,9 @@ impl User {
         self.password_hash.is_some()
     }
 }
+
+/// The user attribute holding the credential epoch.
+pub const CREDENTIAL_EPOCH: &str = "credential_epoch";
 
 /// A typed change to a user record: the attributes it sets, written under optimistic locking.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -90,6 +99,13 @@ impl UserUpdate {
         self
     }
 
+    /// Every session started before this change ends: the credential epoch moves on.
+    pub fn end_sessions(mut self, user: &User) -> Self {
+        self.set
+            .insert(CREDENTIAL_EPOCH.into(), (user.credential_epoch + 1).into());
+        self
+    }
+
     /// The address is proven.
     pub fn email_verified(mut self) -> Self {
         self.set.insert("email_verified".into(), true.into());
@@ -102,6 +118,25 @@ impl UserUpdate {
         self.set.insert("updated_at".into(), now.into());
         self.set.insert("version".into(), (user.version + 1).into());
         (user.key(), self.set, Condition::version(user.version))
+    }
+
+    /// The user as this change leaves them (what `for_user` writes, applied to `user`).
+    pub fn applied_to(&self, user: &User, now: i64) -> Result<User, super::MalformedItem> {
+        let (_, set, _) = self.clone().for_user(user, now);
+        let mut item = user.to_item();
+        item.extend(set);
+        User::from_item(item)
+    }
+
+    /// The condition under which a session that started in `epoch` is still good: the user's
+    /// credential epoch has not moved on since.
+    pub fn epoch_unchanged(epoch: i64) -> Condition {
+        if epoch == 0 {
+            // Users written before the epoch existed carry none: absent is epoch 0.
+            Condition::EqualsOrAbsent(CREDENTIAL_EPOCH.into(), epoch.into())
+        } else {
+            Condition::Equals(CREDENTIAL_EPOCH.into(), epoch.into())
+        }
     }
 }
 
@@ -166,6 +201,7 @@ mod tests {
             active_role: Some("owner".into()),
             created_at: 1,
             updated_at: 1,
+            credential_epoch: 0,
             version: 1,
         }
     }

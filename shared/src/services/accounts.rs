@@ -34,7 +34,8 @@ pub struct SignUp {
 
 /// Create the user, their email claim, a personal workspace they own, and their first session,
 /// all in one transaction: the email claim's `NotExists` condition makes the address unique
-/// however many sign-ups race for it.
+/// however many sign-ups race for it. Sign-ups are limited per client address (`429`), so the
+/// `409 email_taken` answer cannot enumerate accounts at will.
 pub async fn sign_up(
     state: &AppState,
     request: SignUp,
@@ -45,7 +46,13 @@ pub async fn sign_up(
         state.config.password_min_length,
         &[request.email.as_str(), &request.name],
     )?;
-    let password_hash = passwords::hash(state, password).await?;
+    // Counted first, alongside the hash: whether the address is taken is only learned after.
+    let (allowed, password_hash) = tokio::join!(
+        rate_limit::hit(state, rate_limit::SIGN_UPS_PER_ADDRESS, &context.ip),
+        passwords::hash(state, password),
+    );
+    allowed?;
+    let password_hash = password_hash?;
     let now = state.clock.unix();
     let user_id = UserId::generate(state.random.as_ref()).to_string();
     let workspace_id = WorkspaceId::generate(state.random.as_ref()).to_string();
@@ -63,6 +70,7 @@ pub async fn sign_up(
         active_role: Some(ROLE_OWNER.to_owned()),
         created_at: now,
         updated_at: now,
+        credential_epoch: 0,
         version: 1,
     };
     let claim = EmailClaim {
@@ -171,10 +179,14 @@ pub async fn first_factor_passed(
 }
 
 /// Sign in with an email and a password, in at most three table round trips:
-/// 1. the email claim and both failure counters, read in parallel;
+/// 1. the email claim read, and both failure counters counted first (atomic adds), in parallel;
 /// 2. the user;
-/// 3. one transaction writing the session and its refresh token (or, on failure, the two counter
-///    increments in parallel).
+/// 3. one transaction writing the session and its refresh token, with (in parallel) the
+///    account's failure count cleared and the address's attempt given back.
+///
+/// Counting before the hash bounds the work a burst can cause: of any number of concurrent
+/// guesses at one account, at most the limit reach the hash and the rest answer 429. The limit
+/// locks only the password path; magic links (and the reset they allow) still work.
 ///
 /// Unknown emails and wrong passwords get the same answer after the same work (a dummy hash is
 /// verified), and count against the same per-account limit.
@@ -188,15 +200,15 @@ pub async fn sign_in(
     let account_window = SIGN_IN_FAILURES_PER_ACCOUNT.window(email.normalized(), now);
     let address_window = SIGN_IN_FAILURES_PER_ADDRESS.window(&context.ip, now);
     let claim_key = keys::email_claim(email.normalized());
-    let (claim, account_failures, address_failures) = tokio::join!(
+    let (claim, account_attempts, address_attempts) = tokio::join!(
         state.table.get(&claim_key),
-        rate_limit::current(state, &account_window),
-        rate_limit::current(state, &address_window),
+        rate_limit::count(state, &account_window),
+        rate_limit::count(state, &address_window),
     );
-    if account_failures? >= SIGN_IN_FAILURES_PER_ACCOUNT.max {
+    if account_attempts? > SIGN_IN_FAILURES_PER_ACCOUNT.max {
         return Err(account_window.exceeded(now));
     }
-    if address_failures? >= SIGN_IN_FAILURES_PER_ADDRESS.max {
+    if address_attempts? > SIGN_IN_FAILURES_PER_ADDRESS.max {
         return Err(address_window.exceeded(now));
     }
     let user = match claim? {
@@ -210,17 +222,19 @@ pub async fn sign_in(
     let matches = passwords::verify(state, Password::presented(password), stored_hash).await?;
     let user = match (user, matches) {
         (Some(user), true) => user,
-        _ => {
-            let (account, address) = tokio::join!(
-                rate_limit::record(state, SIGN_IN_FAILURES_PER_ACCOUNT, email.normalized()),
-                rate_limit::record(state, SIGN_IN_FAILURES_PER_ADDRESS, &context.ip),
-            );
-            account?;
-            address?;
-            return Err(Error::invalid_credentials());
-        }
+        // The failure is already counted.
+        _ => return Err(Error::invalid_credentials()),
     };
-    first_factor_passed(state, &user, PASSWORD_AMR, context).await
+    let (outcome, account_reset, address_refund) = tokio::join!(
+        first_factor_passed(state, &user, PASSWORD_AMR, context),
+        rate_limit::reset(state, &account_window),
+        rate_limit::refund(state, &address_window),
+    );
+    // A counter left as it was only makes the limit stricter; the sign-in itself succeeded.
+    if let Err(error) = account_reset.and(address_refund) {
+        tracing::warn!(%error, "could not clear the sign-in failure counters");
+    }
+    outcome
 }
 
 /// The user behind a verified token (the users service's, here for the accounts handlers).
@@ -271,8 +285,12 @@ pub async fn change_password(
     new_password: String,
 ) -> Result<usize> {
     let user = require_user(state, user_id).await?;
-    let limit_subject = user.email_normalized.clone();
-    rate_limit::check(state, SIGN_IN_FAILURES_PER_ACCOUNT, &limit_subject).await?;
+    let now = state.clock.unix();
+    // Counted first, like a sign-in: a stolen access token must not buy unlimited guesses.
+    let account_window = SIGN_IN_FAILURES_PER_ACCOUNT.window(&user.email_normalized, now);
+    if rate_limit::count(state, &account_window).await? > SIGN_IN_FAILURES_PER_ACCOUNT.max {
+        return Err(account_window.exceeded(now));
+    }
     let matches = passwords::verify(
         state,
         Password::presented(current_password),
@@ -280,9 +298,9 @@ pub async fn change_password(
     )
     .await?;
     if !matches {
-        rate_limit::record(state, SIGN_IN_FAILURES_PER_ACCOUNT, &limit_subject).await?;
         return Err(Error::invalid_credentials().with_extra("field", "current_password"));
     }
+    rate_limit::refund(state, &account_window).await?;
     let new_password = users::check_new_password(state, &user, new_password)?;
     let (_, revoked) =
         users::set_password_and_revoke_sessions(state, &user, new_password, Some(current_session))

@@ -1,8 +1,11 @@
 //! The email-links use cases: magic links (link or code), email verification, password reset.
 //!
 //! Rules that hold for every one of them:
-//! - An unknown address gets the same answer as a known one and no mail; the answer never depends
-//!   on whether a mail was sent, capped or failed.
+//! - An unknown address gets the same answer as a known one, after the same work: the same reads,
+//!   the same counted mail cap, a token of the same shape written for no account (it can sign
+//!   nobody in), and a mail sent, the "no account with this address" notice (or, configured
+//!   with `LATCHKEY_UNKNOWN_ADDRESS_MAIL=drop`, none). The answer never depends on whether a
+//!   mail was sent, capped or failed.
 //! - Links are built from `config.public_url` (or an allow-listed redirect) only, never from the
 //!   request's `Host` or `X-Forwarded-Host`.
 //! - A mail failure is logged without the token, the code or the link.
@@ -10,8 +13,9 @@
 //!   request is answered as usual and nothing is sent.
 
 use crate::domain::emails::EmailAddress;
+use crate::domain::keys;
 use crate::domain::one_time_token::{Purpose, lifetime_in_words};
-use crate::domain::users::User;
+use crate::domain::users::{EmailClaim, User};
 use crate::services::mail_templates::{self, MailContext, MailKind};
 use crate::services::one_time_tokens::{self, Redeemed, invalid_link};
 use crate::services::{rate_limit, users};
@@ -97,14 +101,14 @@ pub async fn request_magic_link(
     email: &EmailAddress,
     redirect_url: Option<&str>,
 ) -> Result<()> {
-    let Some(user) = users::find_by_email(state, email).await? else {
-        tracing::info!("magic link requested for an address without an account; nothing sent");
-        return Ok(());
-    };
-    if !under_mail_cap(state, Purpose::MagicLink, &user).await? {
+    let holder = holder_of_address(state, email).await?;
+    if !under_mail_cap(state, Purpose::MagicLink, email.normalized()).await? {
         return Ok(());
     }
     let redirect = allowed_redirect(&state.config, redirect_url);
+    let Some(user) = holder else {
+        return notify_no_account(state, Purpose::MagicLink, email, true).await;
+    };
     let issued = one_time_tokens::issue(
         state,
         Purpose::MagicLink,
@@ -171,7 +175,9 @@ pub async fn send_verification(
             "is not the address of this account",
         ));
     }
-    if user.email_verified || !under_mail_cap(state, Purpose::VerifyEmail, &user).await? {
+    if user.email_verified
+        || !under_mail_cap(state, Purpose::VerifyEmail, &user.email_normalized).await?
+    {
         return Ok(());
     }
     let issued = one_time_tokens::issue(
@@ -203,13 +209,13 @@ pub async fn forgot_password(
     email: &EmailAddress,
     redirect_url: Option<&str>,
 ) -> Result<()> {
-    let Some(user) = users::find_by_email(state, email).await? else {
-        tracing::info!("password reset requested for an address without an account; nothing sent");
-        return Ok(());
-    };
-    if !under_mail_cap(state, Purpose::PasswordReset, &user).await? {
+    let holder = holder_of_address(state, email).await?;
+    if !under_mail_cap(state, Purpose::PasswordReset, email.normalized()).await? {
         return Ok(());
     }
+    let Some(user) = holder else {
+        return notify_no_account(state, Purpose::PasswordReset, email, false).await;
+    };
     let issued = one_time_tokens::issue(
         state,
         Purpose::PasswordReset,
@@ -227,6 +233,61 @@ pub async fn forgot_password(
     Ok(())
 }
 
+/// The user id under which tokens for addresses without an account are written. No user has it
+/// (ids are UUIDs), so such a token or code is refused when presented, like any unknown one.
+const NO_ACCOUNT: &str = "no-account";
+
+/// The account holding the address, read with the same two reads whether or not there is one
+/// (the claim, then a user: the holder, or the `NO_ACCOUNT` user that never exists).
+async fn holder_of_address(state: &AppState, email: &EmailAddress) -> Result<Option<User>> {
+    let claim = state
+        .table
+        .get(&keys::email_claim(email.normalized()))
+        .await?;
+    let user_id = match claim {
+        Some(item) => EmailClaim::from_item(item)?.user_id,
+        None => NO_ACCOUNT.to_owned(),
+    };
+    users::load(state, &user_id).await
+}
+
+/// For an address without an account, the same work as a real link: a token of the same shape
+/// (issued to `NO_ACCOUNT`, so it signs nobody in) and a mail, the "no account" notice.
+async fn notify_no_account(
+    state: &AppState,
+    purpose: Purpose,
+    email: &EmailAddress,
+    with_code: bool,
+) -> Result<()> {
+    one_time_tokens::issue(state, purpose, NO_ACCOUNT, email.as_str(), None, with_code).await?;
+    if !state.config.notify_unknown_addresses {
+        tracing::info!(
+            purpose = purpose.as_str(),
+            "link requested for an address without an account; no mail (drop)"
+        );
+        return Ok(());
+    }
+    let notice = User {
+        id: NO_ACCOUNT.to_owned(),
+        email: email.as_str().to_owned(),
+        email_normalized: email.normalized().to_owned(),
+        email_verified: false,
+        name: String::new(),
+        password_hash: None,
+        plan: String::new(),
+        features: vec![],
+        mfa_enabled: false,
+        active_workspace: None,
+        active_role: None,
+        created_at: 0,
+        updated_at: 0,
+        credential_epoch: 0,
+        version: 0,
+    };
+    deliver(state, MailKind::NoAccount, &notice, "", None).await;
+    Ok(())
+}
+
 /// `POST /auth/reset-password`: set a new password with a reset link's token. The password is
 /// checked against the policy before the token is spent (a weak password does not burn the link);
 /// then every session of the user is revoked. Nobody is signed in.
@@ -237,6 +298,12 @@ pub async fn reset_password(state: &AppState, token: &str, new_password: String)
     let redeemed = one_time_tokens::redeem_link(state, Purpose::PasswordReset, token).await?;
     let user = holder_of(state, &redeemed, invalid_link).await?;
     let (user, _) = users::set_password_and_revoke_sessions(state, &user, password, None).await?;
+    // The owner of the address chose a new password: guesses at the old one no longer lock it.
+    let failures =
+        rate_limit::SIGN_IN_FAILURES_PER_ACCOUNT.window(&user.email_normalized, state.clock.unix());
+    if let Err(error) = rate_limit::reset(state, &failures).await {
+        tracing::warn!(user_id = %user.id, %error, "sign-in failure count not cleared after a reset");
+    }
     // Receiving the reset mail proves the address too.
     mark_verified(state, user, &redeemed.email).await?;
     Ok(())
@@ -261,13 +328,12 @@ async fn mark_verified(state: &AppState, user: User, email: &str) -> Result<User
     users::mark_email_verified(state, user, email).await
 }
 
-/// Count a mail of this kind to the user's address; false (and a log line) when over the cap.
-async fn under_mail_cap(state: &AppState, purpose: Purpose, user: &User) -> Result<bool> {
-    let count = rate_limit::record(state, mail_cap(purpose), &user.email_normalized).await?;
+/// Count a mail of this kind to the address; false (and a log line) when over the cap.
+async fn under_mail_cap(state: &AppState, purpose: Purpose, normalized: &str) -> Result<bool> {
+    let count = rate_limit::record(state, mail_cap(purpose), normalized).await?;
     if count > MAILS_PER_ADDRESS {
         tracing::warn!(
             purpose = purpose.as_str(),
-            user_id = %user.id,
             "mail cap reached for this address; nothing sent"
         );
         return Ok(false);

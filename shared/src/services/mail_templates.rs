@@ -14,6 +14,9 @@ pub enum MailKind {
     MagicLink,
     VerifyEmail,
     PasswordReset,
+    /// A magic link or reset asked for an address without an account: the notice goes out with
+    /// the same work as a real link, so neither the answer nor its timing tells them apart.
+    NoAccount,
 }
 
 impl MailKind {
@@ -22,6 +25,7 @@ impl MailKind {
             Self::MagicLink => "magic_link",
             Self::VerifyEmail => "verify_email",
             Self::PasswordReset => "password_reset",
+            Self::NoAccount => "no_account",
         }
     }
 
@@ -30,6 +34,7 @@ impl MailKind {
             Self::MagicLink => "subject_magic_link",
             Self::VerifyEmail => "subject_verify_email",
             Self::PasswordReset => "subject_password_reset",
+            Self::NoAccount => "subject_no_account",
         }
     }
 }
@@ -53,7 +58,7 @@ fn environment() -> &'static Environment<'static> {
     ENVIRONMENT.get_or_init(|| {
         let mut env = Environment::new();
         env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
-        let templates: [(&str, &str); 9] = [
+        let templates: [(&str, &str); 12] = [
             (
                 "magic_link.txt.j2",
                 include_str!("../../templates/magic_link.txt.j2"),
@@ -78,7 +83,19 @@ fn environment() -> &'static Environment<'static> {
                 "password_reset.html.j2",
                 include_str!("../../templates/password_reset.html.j2"),
             ),
+            (
+                "no_account.txt.j2",
+                include_str!("../../templates/no_account.txt.j2"),
+            ),
+            (
+                "no_account.html.j2",
+                include_str!("../../templates/no_account.html.j2"),
+            ),
             ("subject_magic_link", "Sign in to {{ product_name }}"),
+            (
+                "subject_no_account",
+                "Sign-in request for {{ product_name }}",
+            ),
             (
                 "subject_verify_email",
                 "Confirm your email address for {{ product_name }}",
@@ -199,7 +216,7 @@ mod tests {
     }
 
     #[test]
-    fn every_kind_renders() {
+    fn every_kind_with_a_link_renders() {
         for kind in [
             MailKind::MagicLink,
             MailKind::VerifyEmail,
@@ -210,6 +227,22 @@ mod tests {
             assert!(email.subject.contains("Acme"));
             assert!(email.text.contains("https://x.test/l"));
             assert!(email.html.contains("https://x.test/l"));
+        }
+    }
+
+    #[test]
+    fn the_no_account_notice_names_the_address_and_carries_no_link_or_code() {
+        let email = render(
+            MailKind::NoAccount,
+            "ada@example.com",
+            &values("Acme", "https://x.test/l"),
+        )
+        .unwrap();
+        assert_eq!(email.subject, "Sign-in request for Acme");
+        for part in [&email.text, &email.html] {
+            assert!(part.contains("ada@example.com"), "{part}");
+            assert!(part.contains("no Acme account"), "{part}");
+            assert!(!part.contains("https://x.test/l") && !part.contains("042137"));
         }
     }
 

@@ -3,7 +3,8 @@
 //! - `accounts`: sign-up, password sign-in, profile, password change, check-email.
 //! - `users`: the one users service: reads, typed updates, new passwords, verified addresses.
 //! - `sessions`: starting a session (the AuthResponse), refresh rotation, listing, revocation.
-//! - `passwords`: argon2id off the executor, dummy hash for unknown accounts.
+//! - `passwords`: argon2id on a bounded set of warm hashing threads, dummy hash for unknown accounts.
+//! - `profiles`: the per-instance cache of a user's profile and workspaces for `/auth/validate`.
 //! - `rate_limit`: fixed-window counters in the table.
 //! - `tokens`: access tokens and signing keys.
 //! - `code_secret`: the server secret that keys the stored hash of 6-digit codes.
@@ -22,6 +23,7 @@ pub mod mail_templates;
 pub mod one_time_tokens;
 pub mod passwords;
 pub mod plans;
+pub mod profiles;
 pub mod rate_limit;
 pub mod sessions;
 pub mod tokens;

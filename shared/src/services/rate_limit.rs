@@ -3,6 +3,10 @@
 //!
 //! Buckets name what is counted and a SHA-256 of whom (an email or a client address), so no
 //! address is stored in clear in a counter.
+//!
+//! Limits are counted first: the atomic add happens before the work it guards (a password hash,
+//! a sign-up), and the answer to the add decides. A check that reads the count and adds after
+//! the work lets a burst of concurrent requests all read the same count and all pass.
 
 use sha2::{Digest, Sha256};
 
@@ -66,46 +70,52 @@ impl Window {
     }
 }
 
-/// Whether the subject is already over the limit (a read; nothing counted). `Err(429)` if so.
-pub async fn check(state: &AppState, limit: Limit, subject: &str) -> Result<()> {
-    let now = state.clock.unix();
-    let window = limit.window(subject, now);
-    let count = current(state, &window).await?;
-    if count >= limit.max {
-        return Err(window.exceeded(now));
-    }
-    Ok(())
-}
+/// Sign-ups from one client address: 20 per hour. Sign-up's `409 email_taken` tells whether an
+/// address has an account, so it must not serve as an unlimited enumeration oracle; every
+/// attempt is counted first, since counting only the 409s would leave `201` as the oracle.
+pub const SIGN_UPS_PER_ADDRESS: Limit = Limit {
+    name: "signup-address",
+    max: 20,
+    window: 60 * 60,
+};
 
-/// The count in a window (0 when absent or expired).
-pub async fn current(state: &AppState, window: &Window) -> Result<i64> {
-    let item = state.table.get(&window.key).await?;
-    Ok(item
-        .and_then(|item| item.get(COUNT).and_then(|v| v.as_i64()))
-        .unwrap_or(0))
-}
-
-/// Count one event; answers the count in the window.
-pub async fn record(state: &AppState, limit: Limit, subject: &str) -> Result<i64> {
-    let window = limit.window(subject, state.clock.unix());
+/// Count one event in the window (before the work it guards) and answer the new count.
+pub async fn count(state: &AppState, window: &Window) -> Result<i64> {
     Ok(state
         .table
         .add(&window.key, COUNT, 1, Some(window.ends_at))
         .await?)
 }
 
-/// Count one event and refuse it (`429`) if it goes over the limit.
+/// Give back an event counted first that turned out not to count (a sign-in that succeeded
+/// against a failure budget).
+pub async fn refund(state: &AppState, window: &Window) -> Result<()> {
+    state
+        .table
+        .add(&window.key, COUNT, -1, Some(window.ends_at))
+        .await?;
+    Ok(())
+}
+
+/// Forget the window's count (a successful sign-in clears its account's failures).
+pub async fn reset(state: &AppState, window: &Window) -> Result<()> {
+    state.table.delete(&window.key, None).await?;
+    Ok(())
+}
+
+/// Count one event first and refuse it (`429`) if it goes over the limit.
 pub async fn hit(state: &AppState, limit: Limit, subject: &str) -> Result<()> {
     let now = state.clock.unix();
     let window = limit.window(subject, now);
-    let count = state
-        .table
-        .add(&window.key, COUNT, 1, Some(window.ends_at))
-        .await?;
-    if count > limit.max {
+    if count(state, &window).await? > limit.max {
         return Err(window.exceeded(now));
     }
     Ok(())
+}
+
+/// Count one event and answer the count, refusing nothing (callers that cap quietly).
+pub async fn record(state: &AppState, limit: Limit, subject: &str) -> Result<i64> {
+    count(state, &limit.window(subject, state.clock.unix())).await
 }
 
 #[cfg(test)]

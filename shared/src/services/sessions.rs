@@ -1,6 +1,9 @@
 //! Sessions: starting one and answering the AuthResponse (every way of signing in ends here),
-//! rotating refresh tokens with reuse detection, listing and revoking.
+//! rotating refresh tokens with reuse detection (and a grace for the immediately previous
+//! token), checking that a session is current, listing and revoking.
 
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
 use futures::future::join_all;
 use serde::Serialize;
 
@@ -10,9 +13,9 @@ use crate::domain::sessions::{
     ClaimsSnapshot, NewRefreshToken, REFRESH_ACTIVE, REFRESH_ROTATED, RefreshRecord, Session,
     SessionContext, token_hash,
 };
-use crate::domain::users::User;
-use crate::ports::{Condition, StoreError, Write};
-use crate::services::tokens;
+use crate::domain::users::{User, UserUpdate};
+use crate::ports::{Condition, EncryptionContext, StoreError, Write};
+use crate::services::{tokens, users};
 use crate::{AppState, Error, Result};
 
 /// `token_type` of every AuthResponse.
@@ -114,6 +117,7 @@ pub async fn prepare(
         refresh_hash: refresh.hash.clone(),
         amr: snapshot.amr.clone(),
         aal,
+        epoch: user.credential_epoch,
     };
     let record = RefreshRecord {
         session_id: session_id.clone(),
@@ -121,6 +125,9 @@ pub async fn prepare(
         state: REFRESH_ACTIVE.to_owned(),
         expires_at,
         snapshot: snapshot.clone(),
+        epoch: user.credential_epoch,
+        rotated_at: None,
+        successor: None,
     };
     let writes = vec![
         Write::Put {
@@ -168,9 +175,14 @@ fn refresh_refused() -> Error {
 }
 
 /// Exchange a refresh token for a new access token and refresh token, in at most two table round
-/// trips: read the refresh item, then one conditional transaction that retires it, writes its
-/// successor and moves the session on. Only one of any number of concurrent uses can win that
-/// transaction. A token that was already rotated is a replay: the whole session is revoked.
+/// trips: read the refresh item (while the successor is sealed with the Cipher), then one
+/// conditional transaction that retires it with its sealed successor, writes the successor, moves
+/// the session on and checks that the user's credential epoch has not moved since the session
+/// started. Only one of any number of concurrent uses can win that transaction.
+///
+/// A token already rotated is either the immediately previous one reused within the grace (a
+/// race between tabs, or a retry after a lost answer), which answers the same successor, or a
+/// replay, which revokes the whole session.
 pub async fn refresh(
     state: &AppState,
     presented: &str,
@@ -178,7 +190,13 @@ pub async fn refresh(
 ) -> Result<AuthResponse> {
     let now = state.clock.unix();
     let old_hash = token_hash(presented.trim());
-    let Some(item) = state.table.get(&RefreshRecord::key(&old_hash)).await? else {
+    let next = NewRefreshToken::generate(state.random.as_ref());
+    let key = RefreshRecord::key(&old_hash);
+    let (item, sealed) = tokio::join!(
+        state.table.get(&key),
+        seal_successor(state, &old_hash, &next.token),
+    );
+    let Some(item) = item? else {
         return Err(refresh_refused());
     };
     let record = RefreshRecord::from_item(item)?;
@@ -186,25 +204,18 @@ pub async fn refresh(
         return Err(refresh_refused());
     }
     if record.state == REFRESH_ROTATED {
-        tracing::warn!(
-            session_id = %record.session_id,
-            user_id = %record.user_id,
-            "a rotated refresh token was presented again; revoking its session"
-        );
-        revoke(state, &record.user_id, &record.session_id).await?;
-        return Err(Error::invalid_token(
-            "The refresh token was already used; the session has been revoked",
-        ));
+        return reuse(state, &old_hash, record, now).await;
     }
 
-    let next = NewRefreshToken::generate(state.random.as_ref());
     let access = tokens::issue(state, record.snapshot.subject(&record.session_id)).await?;
     let successor = RefreshRecord {
         state: REFRESH_ACTIVE.to_owned(),
+        rotated_at: None,
+        successor: None,
         ..record.clone()
     };
     let writes = vec![
-        RefreshRecord::retirement(&old_hash, now),
+        RefreshRecord::retirement(&old_hash, now, sealed?),
         Write::Put {
             item: successor.to_item(&next.hash),
             condition: Some(Condition::NotExists),
@@ -217,33 +228,130 @@ pub async fn refresh(
             now,
             context,
         ),
+        Write::Check {
+            key: keys::user(&record.user_id),
+            condition: UserUpdate::epoch_unchanged(record.epoch),
+        },
     ];
     match state.table.transact(writes).await {
-        Ok(()) => {}
-        // Another use of the same token won the race; this one is refused without revoking,
-        // since a client retrying in parallel is not evidence of theft.
-        Err(StoreError::ConditionFailed) => return Err(refresh_refused()),
-        Err(error) => return Err(error.into()),
+        Ok(()) => Ok(answer(access, next.token, &record)),
+        // Another use of the same token won the race (or the session ended): look again. The
+        // winner left its successor, which this use may answer too.
+        Err(StoreError::ConditionFailed) => {
+            let Some(item) = state.table.get(&RefreshRecord::key(&old_hash)).await? else {
+                return Err(refresh_refused());
+            };
+            let record = RefreshRecord::from_item(item)?;
+            if record.state == REFRESH_ROTATED {
+                return reuse(state, &old_hash, record, now).await;
+            }
+            Err(refresh_refused())
+        }
+        Err(error) => Err(error.into()),
     }
-    Ok(AuthResponse {
+}
+
+fn answer(
+    access: tokens::IssuedToken,
+    refresh_token: String,
+    record: &RefreshRecord,
+) -> AuthResponse {
+    AuthResponse {
         success: true,
         token: access.token.clone(),
         access_token: access.token,
-        refresh_token: next.token,
+        refresh_token,
         token_type: TOKEN_TYPE,
         expires_at: access.claims.exp,
         refresh_expires_at: record.expires_at,
         user: AuthUser::of(&record.snapshot),
-    })
+    }
 }
 
-/// The live session, if any.
+/// The successor of a refresh token is sealed under a context naming the token it succeeds, so
+/// a sealed value copied onto another refresh item does not open there.
+fn successor_context(old_hash: &str) -> EncryptionContext {
+    EncryptionContext::new(RefreshRecord::key(old_hash).pk, "refresh-successor")
+}
+
+async fn seal_successor(state: &AppState, old_hash: &str, successor: &str) -> Result<String> {
+    let sealed = state
+        .cipher
+        .encrypt(successor.as_bytes(), &successor_context(old_hash))
+        .await?;
+    Ok(STANDARD.encode(sealed))
+}
+
+async fn unseal_successor(state: &AppState, old_hash: &str, sealed: &str) -> Result<String> {
+    let sealed = STANDARD
+        .decode(sealed)
+        .map_err(|_| Error::internal("a sealed refresh successor is not base64"))?;
+    let plain = state
+        .cipher
+        .decrypt(&sealed, &successor_context(old_hash))
+        .await?;
+    String::from_utf8(plain).map_err(|_| Error::internal("a refresh successor is not text"))
+}
+
+/// A rotated token presented again. Within the grace, if its successor is still the session's
+/// current token and the session is current, answer that same successor (with a new access
+/// token); no write, so any number of such reuses agree. Otherwise it is a replay (or an older
+/// ancestor): the session is revoked.
+async fn reuse(
+    state: &AppState,
+    old_hash: &str,
+    record: RefreshRecord,
+    now: i64,
+) -> Result<AuthResponse> {
+    let grace = i64::try_from(state.config.refresh_reuse_grace.as_secs()).unwrap_or(i64::MAX);
+    let within_grace = record
+        .rotated_at
+        .is_some_and(|rotated_at| now < rotated_at.saturating_add(grace));
+    if within_grace && let Some(sealed) = &record.successor {
+        let session_key = Session::key(&record.user_id, &record.session_id);
+        let (successor, session, user) = tokio::join!(
+            unseal_successor(state, old_hash, sealed),
+            state.table.get(&session_key),
+            users::load(state, &record.user_id),
+        );
+        let successor = successor?;
+        let session = session?.map(Session::from_item).transpose()?;
+        match (session, user?) {
+            (Some(session), Some(user)) if session.is_current(now, &user) => {
+                if session.refresh_hash == token_hash(&successor) {
+                    let access =
+                        tokens::issue(state, record.snapshot.subject(&record.session_id)).await?;
+                    return Ok(answer(access, successor, &record));
+                }
+                // The successor was used in turn: this is an older ancestor.
+            }
+            // The session ended already: nothing to revoke, nothing to answer.
+            _ => return Err(refresh_refused()),
+        }
+    }
+    tracing::warn!(
+        session_id = %record.session_id,
+        user_id = %record.user_id,
+        "a rotated refresh token was presented again; revoking its session"
+    );
+    revoke(state, &record.user_id, &record.session_id).await?;
+    Err(Error::invalid_token(
+        "The refresh token was already used; the session has been revoked",
+    ))
+}
+
+/// The session, if it is live and no credential change has ended it since it started: the
+/// session and its user are read in parallel (one round trip) and their epochs compared.
 pub async fn find(state: &AppState, user_id: &str, session_id: &str) -> Result<Option<Session>> {
-    let Some(item) = state.table.get(&Session::key(user_id, session_id)).await? else {
+    let key = Session::key(user_id, session_id);
+    let (session, user) = tokio::join!(state.table.get(&key), users::load(state, user_id),);
+    let (Some(item), Some(user)) = (session?, user?) else {
         return Ok(None);
     };
     let session = Session::from_item(item)?;
-    Ok(session.is_live(state.clock.unix()).then_some(session))
+    Ok(session
+        .is_current(state.clock.unix(), &user)
+        .then_some(session))
 }
 
 /// A user's live sessions, oldest first.

@@ -6,9 +6,10 @@ use crate::domain::MalformedItem;
 use crate::domain::emails::EmailAddress;
 use crate::domain::keys;
 use crate::domain::passwords::{Password, WeakPassword};
+use crate::domain::sessions::Session;
 use crate::domain::users::{EmailClaim, User, UserUpdate};
 use crate::error::ErrorCode;
-use crate::ports::StoreError;
+use crate::ports::{StoreError, Write};
 use crate::services::{passwords, sessions};
 use crate::{AppState, Error, Result};
 
@@ -90,6 +91,8 @@ pub async fn update(
         .table
         .update(&key, set, vec![], Some(condition))
         .await?;
+    // `/auth/validate` caches profiles per instance: a change made here shows at once.
+    state.profiles.forget(&user.id);
     Ok(User::from_item(item)?)
 }
 
@@ -107,20 +110,53 @@ pub fn check_new_password(
     )
 }
 
-/// Replace the password and revoke every session but `keep`: old refresh tokens stop working,
-/// and access tokens naming those sessions stop working on our endpoints. Answers the user as
-/// written and how many sessions were revoked.
+/// Replace the password and end every session but `keep`, all or nothing: one transaction writes
+/// the new hash and moves the user's credential epoch on (which ends every session at its next
+/// refresh or check, however many there are), and carries the kept session and its current
+/// refresh token into the new epoch. Then the ended sessions are deleted one by one, only to
+/// tidy the table: a failure there is logged, not answered. Answers the user as written and how
+/// many sessions were deleted.
 pub async fn set_password_and_revoke_sessions(
     state: &AppState,
     user: &User,
     password: Password,
     keep: Option<&str>,
 ) -> Result<(User, usize)> {
-    let hash = passwords::hash(state, password).await?;
-    let change = UserUpdate::new().password(hash, state.clock.unix());
-    let user = update(state, user, change).await?;
-    let revoked = sessions::revoke_all_except(state, &user.id, keep).await?;
-    Ok((user, revoked))
+    let (hash, kept) = tokio::join!(passwords::hash(state, password), async {
+        match keep {
+            Some(id) => sessions::find(state, &user.id, id).await,
+            None => Ok(None),
+        }
+    });
+    let (hash, kept) = (hash?, kept?);
+    let now = state.clock.unix();
+    let change = UserUpdate::new().password(hash, now).end_sessions(user);
+    let updated = change.applied_to(user, now)?;
+    let (key, set, condition) = change.for_user(user, now);
+    let mut writes = vec![Write::Update {
+        key,
+        set,
+        remove: vec![],
+        condition: Some(condition),
+    }];
+    if let Some(session) = &kept {
+        writes.extend(Session::new_epoch(session, updated.credential_epoch));
+    }
+    // Any failed condition (the user or the kept session changed since read) leaves everything
+    // as it was: the client may retry.
+    state
+        .table
+        .transact(writes)
+        .await
+        .map_err(UpdateError::from)?;
+    let revoked = match sessions::revoke_all_except(state, &user.id, keep).await {
+        Ok(revoked) => revoked,
+        Err(error) => {
+            tracing::warn!(user_id = %user.id, %error, "ended sessions not deleted (their epoch is past; they no longer work)");
+            0
+        }
+    };
+    Ok((updated, revoked))
 }
 
 /// Mark the user's address verified, if it is still `email`. One retry when the user changed

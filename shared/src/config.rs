@@ -6,6 +6,9 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::domain::gates::Gates;
+use crate::domain::plans::PlanFeatures;
+
 /// Which adapters back the ports.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Backend {
@@ -102,6 +105,15 @@ pub struct Config {
     pub trusted_proxy_hops: usize,
     /// `LATCHKEY_ADMIN_EMAILS`: comma-separated emails that are administrators.
     pub admin_emails: Vec<String>,
+    /// `LATCHKEY_API_KEY_PREFIX`: what every API key starts with (default `agnt_sk_`); a bearer
+    /// credential with this prefix is taken for an API key.
+    pub api_key_prefix: String,
+    /// `LATCHKEY_PLAN_FEATURES`: JSON, plan -> the features it grants on top of the plans below
+    /// it (default: none).
+    pub plan_features: PlanFeatures,
+    /// `LATCHKEY_GATES`: JSON, `"METHOD /path"` -> `{"plan"?, "feature"?}` for the authorizer,
+    /// `/auth/check` and the gate layers (default: no route gated).
+    pub gates: Gates,
     /// `LATCHKEY_LOG_FORMAT`: `json` or `text` (default: `json` on Lambda, `text` elsewhere).
     pub log_json: bool,
 }
@@ -229,6 +241,37 @@ impl Config {
                 .into_iter()
                 .map(|e| e.to_lowercase())
                 .collect(),
+            api_key_prefix: {
+                let prefix = env
+                    .get("LATCHKEY_API_KEY_PREFIX")
+                    .unwrap_or_else(|| "agnt_sk_".into());
+                // The prefix tells a key from a JWT (which starts `ey`) in `Authorization`.
+                if !(4..=32).contains(&prefix.len())
+                    || prefix.starts_with("ey")
+                    || !prefix
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+                {
+                    return Err(env.error(
+                        "LATCHKEY_API_KEY_PREFIX",
+                        format!(
+                            "expected 4 to 32 of A-Z a-z 0-9 _ - not starting `ey`, got `{prefix}`"
+                        ),
+                    ));
+                }
+                prefix
+            },
+            plan_features: match env.get("LATCHKEY_PLAN_FEATURES") {
+                None => PlanFeatures::default(),
+                Some(json) => PlanFeatures::parse(&json)
+                    .map_err(|problem| env.error("LATCHKEY_PLAN_FEATURES", problem))?,
+            },
+            gates: match env.get("LATCHKEY_GATES") {
+                None => Gates::default(),
+                Some(json) => {
+                    Gates::parse(&json).map_err(|problem| env.error("LATCHKEY_GATES", problem))?
+                }
+            },
             log_json: match env.get("LATCHKEY_LOG_FORMAT").as_deref() {
                 Some("json") => true,
                 Some("text") => false,
@@ -422,6 +465,34 @@ mod tests {
                 .variable,
             "LATCHKEY_PUBLIC_URL"
         );
+    }
+
+    #[test]
+    fn malformed_plan_features_gates_and_key_prefixes_stop_start_up_naming_the_variable() {
+        for (variable, value) in [
+            ("LATCHKEY_PLAN_FEATURES", r#"{"gold": ["x"]}"#),
+            ("LATCHKEY_GATES", r#"{"GET /x": {"plan": "gold"}}"#),
+            ("LATCHKEY_GATES", "not json"),
+            ("LATCHKEY_API_KEY_PREFIX", "eyJ_"),
+            ("LATCHKEY_API_KEY_PREFIX", "a b c d"),
+        ] {
+            let error = config(&[(variable, value)]).unwrap_err();
+            assert_eq!(error.variable, variable, "{value}");
+            assert!(!error.to_string().contains('\n'), "one line: {error}");
+        }
+        let config = config(&[
+            (
+                "LATCHKEY_PLAN_FEATURES",
+                r#"{"business": ["advanced_analytics"]}"#,
+            ),
+            (
+                "LATCHKEY_GATES",
+                r#"{"GET /reports/*": {"plan": "business"}}"#,
+            ),
+        ])
+        .unwrap();
+        assert!(!config.gates.is_empty());
+        assert_eq!(config.api_key_prefix, "agnt_sk_");
     }
 
     #[test]

@@ -36,6 +36,9 @@ pub enum ErrorCode {
     Forbidden,
     /// 403: a cookie-authenticated write without a valid CSRF token.
     CsrfFailed,
+    /// 403: the credential may not do this (an API key minting keys or changing credentials, or
+    /// without the scope for the method).
+    InsufficientScope,
     /// 403: the caller's plan is below the one required.
     PlanRequired,
     /// 403: the caller's plan lacks a feature.
@@ -76,7 +79,7 @@ pub enum ErrorCode {
 
 impl ErrorCode {
     /// Every code, for tests and documentation.
-    pub const ALL: [ErrorCode; 27] = [
+    pub const ALL: [ErrorCode; 28] = [
         Self::InvalidRequest,
         Self::WeakPassword,
         Self::InvalidLink,
@@ -86,6 +89,7 @@ impl ErrorCode {
         Self::InvalidCode,
         Self::Forbidden,
         Self::CsrfFailed,
+        Self::InsufficientScope,
         Self::PlanRequired,
         Self::FeatureRequired,
         Self::NotFound,
@@ -126,6 +130,7 @@ impl ErrorCode {
             Self::InvalidCode => ("invalid_code", StatusCode::UNAUTHORIZED, "Invalid code"),
             Self::Forbidden => ("forbidden", StatusCode::FORBIDDEN, "Forbidden"),
             Self::CsrfFailed => ("csrf_failed", StatusCode::FORBIDDEN, "Forbidden"),
+            Self::InsufficientScope => ("insufficient_scope", StatusCode::FORBIDDEN, "Forbidden"),
             Self::PlanRequired => ("plan_required", StatusCode::FORBIDDEN, "Upgrade required"),
             Self::FeatureRequired => (
                 "feature_required",
@@ -300,6 +305,12 @@ impl Error {
     /// 403: the caller may not do this.
     pub fn forbidden(message: impl Into<String>) -> Self {
         Self::new(ErrorCode::Forbidden, message)
+    }
+
+    /// 403: the credential may not do this (an API key minting keys or changing credentials, or
+    /// lacking the scope for the method).
+    pub fn insufficient_scope(message: impl Into<String>) -> Self {
+        Self::new(ErrorCode::InsufficientScope, message)
     }
 
     /// 403: a cookie-authenticated write without a valid CSRF token.

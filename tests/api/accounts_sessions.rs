@@ -114,7 +114,7 @@ async fn a_forged_token_or_a_non_bearer_scheme_is_401_invalid_token() {
 }
 
 #[tokio::test]
-async fn api_keys_are_recognised_but_refused_until_the_api_keys_group_lands() {
+async fn unknown_api_keys_are_refused_as_invalid_tokens() {
     let app = TestApp::spawn(Backend::Embedded).await;
 
     app.with_bearer(Method::GET, "/auth/me", "agnt_sk_0123456789abcdef", None)

@@ -146,6 +146,7 @@ pub async fn change_password(
     caller: Caller,
     Json(body): Json<ChangePasswordBody>,
 ) -> Result<Json<PasswordChanged>> {
+    caller.require_credential_scope()?;
     let revoked = accounts::change_password(
         &state,
         caller.user_id(),

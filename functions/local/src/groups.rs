@@ -85,6 +85,23 @@ pub const GROUPS: &[Group] = &[
             router: latchkey_workspaces::router,
         },
     },
+    Group {
+        name: "api-keys",
+        description: "API keys (seed 001), the gate check for reverse proxies, and an \
+                      administrator's plan change.",
+        function: "ApiKeysFunction",
+        kind: Kind::Http {
+            routes: latchkey_api_keys::routes,
+            router: latchkey_api_keys::router,
+        },
+    },
+    Group {
+        name: "authorizer",
+        description: "The API Gateway Lambda authorizer for a platform's other APIs: access \
+                      tokens, API keys and LATCHKEY_GATES.",
+        function: "AuthorizerFunction",
+        kind: Kind::Authorizer,
+    },
 ];
 
 /// Crates under `functions/` that are not a Lambda function.

@@ -59,6 +59,11 @@ uuid_id!(
     InviteId
 );
 
+uuid_id!(
+    /// An API key (its public id; the key itself is a secret).
+    ApiKeyId
+);
+
 #[cfg(test)]
 mod tests {
     use super::*;

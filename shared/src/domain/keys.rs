@@ -26,6 +26,8 @@
 //! | MFA | `USER#<id>` | `MFA` | TOTP secret encrypted with the Cipher, `status` (`pending`/`enabled`), `last_step`, `setup_id`; `ttl` while pending |
 //! | recovery code | `USER#<id>` | `RECOVERY#<sha256 hex>` | one unspent code of the current set; consumed by a conditional delete |
 //! | pending second factor | `MFAPENDING#<jti>` | `MFAPENDING` | the `mfa_token` with that `jti` is unspent; `ttl` at its expiry |
+//! | API key | `APIKEY#<sha256 hex>` | `APIKEY` | owner, name, scopes, expiry (`ttl`), claims snapshot; GSI1 `USER#<owner>` / `APIKEY#<id>` |
+//! | MFA | `USER#<id>` | `MFA` | (mfa group) TOTP secret encrypted, last used step |
 //! | provider, connection, provider key | `PROVIDER#<id>` / `USER#<id>` | `META` / `CONNECTION#<p>` / `PROVIDERKEY#<p>` | (integrations group) secrets encrypted |
 //! | inbox | `INBOX#<id>` | `META` | (inboxes group) credentials encrypted; GSI1 by human user id |
 //! | challenge | `CHALLENGE#<id>` | `CHALLENGE` | (passkeys, oauth) ceremony state, `ttl` 5 min, consumed once |
@@ -148,6 +150,17 @@ pub fn waitlist(workspace_id: &str, feature: &str) -> Key {
     Key::new(
         workspace_partition(workspace_id),
         format!("{WAITLIST_PREFIX}{feature}"),
+    )
+}
+
+pub const API_KEY_PK_PREFIX: &str = "APIKEY#";
+pub const API_KEY_GSI1_PREFIX: &str = "APIKEY#";
+
+/// GSI1 of an API key: `(USER#<owner>, APIKEY#<id>)`, to list a user's keys and find one by id.
+pub fn api_key_gsi1(user_id: &str, key_id: &str) -> (String, String) {
+    (
+        user_partition(user_id),
+        format!("{API_KEY_GSI1_PREFIX}{key_id}"),
     )
 }
 
@@ -275,6 +288,10 @@ mod tests {
             Key::new("USER#u1", "RECOVERY#ab")
         );
         assert_eq!(mfa_pending("j1"), Key::new("MFAPENDING#j1", "MFAPENDING"));
+        assert_eq!(
+            api_key_gsi1("u1", "k1"),
+            ("USER#u1".to_owned(), "APIKEY#k1".to_owned())
+        );
     }
 
     #[test]

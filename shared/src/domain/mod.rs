@@ -8,13 +8,19 @@
 //! - `users`, `workspaces`, `sessions`: the stored records and their item forms.
 //! - `one_time_token`: emailed tokens and codes (made, hashed, keyed).
 //! - `mfa`: the TOTP second factor and recovery codes (records, parameters, code forms).
+//! - `plans`: plans, their order, and the features they grant.
+//! - `gates`: the route table of required plans and features (`LATCHKEY_GATES`).
+//! - `api_keys`: API keys (made, hashed, stored) and their scopes.
 
+pub mod api_keys;
 pub mod emails;
+pub mod gates;
 pub mod ids;
 pub mod keys;
 pub mod mfa;
 pub mod one_time_token;
 pub mod passwords;
+pub mod plans;
 pub mod sessions;
 pub mod users;
 pub mod workspaces;

@@ -116,6 +116,13 @@ impl UserUpdate {
         self
     }
 
+    /// A new plan and the user's own features (beyond those the plan grants).
+    pub fn plan(mut self, plan: super::plans::Plan, features: Vec<String>) -> Self {
+        self.set.insert("plan".into(), plan.as_str().into());
+        self.set.insert("features".into(), features.into());
+        self
+    }
+
     /// Every session started before this change ends: the credential epoch moves on.
     pub fn end_sessions(mut self, user: &User) -> Self {
         self.set

@@ -91,7 +91,7 @@ pub struct ErrorResponse {
     pub error: String,
     /// Stable snake_case machine code. Known codes: `invalid_request`, `weak_password`,
     /// `authentication_required`, `invalid_token`, `invalid_credentials`, `invalid_code`,
-    /// `forbidden`, `csrf_failed`, `plan_required`, `feature_required`, `not_found`,
+    /// `forbidden`, `insufficient_scope`, `csrf_failed`, `plan_required`, `feature_required`, `not_found`,
     /// `method_not_allowed`, `email_taken`, `conflict`, `last_owner`, `already_member`,
     /// `payload_too_large`, `unsupported_media_type`, `rate_limited`, `internal_error`,
     /// `service_unavailable`.
@@ -117,15 +117,7 @@ pub struct ErrorResponse {
     pub required_feature: Option<String>,
 }
 
-/// Ordered `free < personal < business < enterprise`.
-#[derive(Serialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum Plan {
-    Free,
-    Personal,
-    Business,
-    Enterprise,
-}
+pub use crate::domain::plans::Plan;
 
 /// The descriptions of the error answers most routes share; a route documents its own cases
 /// with its own words.

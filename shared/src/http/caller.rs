@@ -3,20 +3,20 @@
 //!
 //! Identity, in order: `Authorization: Bearer <access JWT | API key>`, `X-API-Key`, the access
 //! token cookie. A JWT is verified by signature (no table round trip), then its session is read
-//! so that logout, revocation and password changes stop it at once on our own endpoints.
-//! Cookie-authenticated requests that change state must carry a valid `X-CSRF-Token`.
+//! so that logout, revocation and password changes stop it at once on our own endpoints. An API
+//! key (recognised by `LATCHKEY_API_KEY_PREFIX`) is one read of its record; a key in the query
+//! string is refused outright, since URLs end up in logs. Cookie-authenticated requests that
+//! change state must carry a valid `X-CSRF-Token`.
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
-use axum::http::{HeaderMap, Method, header};
+use axum::http::{HeaderMap, Method, Uri, header};
 
+use crate::domain::api_keys::ApiKeyRecord;
 use crate::http::{cookies, csrf};
-use crate::services::sessions;
 use crate::services::tokens::{self, AccessClaims};
+use crate::services::{api_keys, sessions};
 use crate::{AppState, Error, Result};
-
-/// The prefix that marks an API key (seed 001).
-pub const API_KEY_PREFIX: &str = "agnt_sk_";
 
 /// How the caller presented their credentials.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -31,6 +31,8 @@ pub enum CredentialSource {
 pub struct Caller {
     pub claims: AccessClaims,
     pub source: CredentialSource,
+    /// The API key's id when the caller came with one.
+    pub api_key_id: Option<String>,
 }
 
 impl Caller {
@@ -40,6 +42,18 @@ impl Caller {
 
     pub fn session_id(&self) -> &str {
         &self.claims.sid
+    }
+
+    /// Minting API keys and changing credentials (password, MFA, passkeys, identities) need a
+    /// person, not a key: `403 insufficient_scope` for an API key. Every such handler calls this
+    /// first.
+    pub fn require_credential_scope(&self) -> Result<()> {
+        if self.source == CredentialSource::ApiKey {
+            return Err(Error::insufficient_scope(
+                "An API key cannot mint API keys or change credentials; sign in instead",
+            ));
+        }
+        Ok(())
     }
 }
 
@@ -67,11 +81,13 @@ fn presented(state: &AppState, headers: &HeaderMap) -> Result<Option<Presented>>
                 "Use Authorization: Bearer <access token or API key>",
             ));
         }
-        return Ok(Some(if credential.starts_with(API_KEY_PREFIX) {
-            Presented::ApiKey(credential.to_owned())
-        } else {
-            Presented::Jwt(credential.to_owned(), CredentialSource::Bearer)
-        }));
+        return Ok(Some(
+            if credential.starts_with(&state.config.api_key_prefix) {
+                Presented::ApiKey(credential.to_owned())
+            } else {
+                Presented::Jwt(credential.to_owned(), CredentialSource::Bearer)
+            },
+        ));
     }
     if let Some(key) = headers.get("x-api-key").and_then(|v| v.to_str().ok()) {
         return Ok(Some(Presented::ApiKey(key.trim().to_owned())));
@@ -83,10 +99,26 @@ fn presented(state: &AppState, headers: &HeaderMap) -> Result<Option<Presented>>
     Ok(cookie.map(|token| Presented::Jwt(token, CredentialSource::Cookie)))
 }
 
-/// Authenticate an API key. API keys arrive with the api-keys group; until then every key is
-/// refused as an invalid token.
-async fn authenticate_api_key(_state: &AppState, _key: &str) -> Result<Caller> {
-    Err(Error::invalid_token("The API key is not valid"))
+/// Authenticate an API key (one read); its scopes must allow the method.
+async fn authenticate_api_key(state: &AppState, key: &str, method: &Method) -> Result<Caller> {
+    let key = api_keys::authenticate(state, key).await?;
+    let scopes: Vec<String> = key
+        .claims
+        .scope
+        .split(' ')
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect();
+    if !ApiKeyRecord::allows_method(&scopes, method.as_str()) {
+        return Err(Error::insufficient_scope(format!(
+            "This API key's scopes do not allow {method} requests"
+        )));
+    }
+    Ok(Caller {
+        claims: key.claims,
+        source: CredentialSource::ApiKey,
+        api_key_id: Some(key.key_id),
+    })
 }
 
 /// Verify an access token and that its session is still live.
@@ -104,19 +136,43 @@ pub async fn authenticate_jwt(
     {
         return Err(Error::invalid_token("The session has ended"));
     }
-    Ok(Caller { claims, source })
+    Ok(Caller {
+        claims,
+        source,
+        api_key_id: None,
+    })
+}
+
+/// Who makes a request with this method, URI and headers: the one authentication every door
+/// shares (extractors, `/auth/check`, the authorizer, the gate layers). For a guarded request
+/// (`/auth/check`, the authorizer) pass the guarded method and URI.
+pub async fn authenticate_request(
+    state: &AppState,
+    method: &Method,
+    uri: &Uri,
+    headers: &HeaderMap,
+) -> Result<Caller> {
+    if uri
+        .query()
+        .is_some_and(|query| query.contains(state.config.api_key_prefix.as_str()))
+    {
+        return Err(Error::invalid_token(
+            "API keys are never accepted in a query string; send the X-API-Key header",
+        ));
+    }
+    let caller = match presented(state, headers)? {
+        None => return Err(Error::unauthenticated()),
+        Some(Presented::ApiKey(key)) => authenticate_api_key(state, &key, method).await?,
+        Some(Presented::Jwt(token, source)) => authenticate_jwt(state, &token, source).await?,
+    };
+    if caller.source == CredentialSource::Cookie && !is_safe(method) {
+        csrf::verify(&state.config, headers)?;
+    }
+    Ok(caller)
 }
 
 async fn authenticate(state: &AppState, parts: &Parts) -> Result<Caller> {
-    let caller = match presented(state, &parts.headers)? {
-        None => return Err(Error::unauthenticated()),
-        Some(Presented::ApiKey(key)) => authenticate_api_key(state, &key).await?,
-        Some(Presented::Jwt(token, source)) => authenticate_jwt(state, &token, source).await?,
-    };
-    if caller.source == CredentialSource::Cookie && !is_safe(&parts.method) {
-        csrf::verify(&state.config, &parts.headers)?;
-    }
-    Ok(caller)
+    authenticate_request(state, &parts.method, &parts.uri, &parts.headers).await
 }
 
 /// Methods that change nothing and so need no CSRF token.

@@ -5,6 +5,7 @@
 //! - `client`: the client address and user agent, from what cannot be spoofed.
 //! - `cookies`: token cookies set on every AuthResponse and cleared at logout.
 //! - `csrf`: the CSRF cookie and token.
+//! - `gates`: `require_plan` / `require_feature` layers for a platform's own axum services.
 //! - `json`: `Json<T>` with rejections in our error shape.
 //! - `middleware`: what every router is wrapped in.
 //! - `routes`: `Routes`, each group's one declaration of what it serves.
@@ -14,6 +15,7 @@ pub mod caller;
 pub mod client;
 pub mod cookies;
 pub mod csrf;
+pub mod gates;
 pub mod json;
 pub mod middleware;
 pub mod routes;

@@ -9,17 +9,23 @@
 //! - `rate_limit`: fixed-window counters in the table.
 //! - `tokens`: access tokens and signing keys.
 //! - `code_secret`: the server secret that keys the stored hash of 6-digit codes.
+//! - `api_keys`: API keys (mint, list, revoke, authenticate in one read).
+//! - `plans`: an administrator's plan change, carried into live sessions' and keys' claims.
+//! - `gate`: the one decision (caller + method + path + gates) behind every door.
 //! - `one_time_tokens`, `email_links`, `mail_templates`: emailed links and codes (magic link,
 //!   email verification, password reset) and the mail they go out in.
 //! - `workspaces`: workspaces, members and roles, invites, switching, waitlists.
 
 pub mod accounts;
+pub mod api_keys;
 pub mod code_secret;
 pub mod email_links;
+pub mod gate;
 pub mod mail_templates;
 pub mod mfa;
 pub mod one_time_tokens;
 pub mod passwords;
+pub mod plans;
 pub mod profiles;
 pub mod rate_limit;
 pub mod sessions;

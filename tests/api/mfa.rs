@@ -740,3 +740,51 @@ async fn mfa_verify_takes_at_most_four_table_round_trips() {
         "sign-in's own budget holds with MFA on"
     );
 }
+
+/// An API key acts for its user but is not the person: none of the MFA changes (set up, confirm,
+/// step up, disable, new recovery codes) may be made with one, even with a right code.
+async fn an_api_key_cannot_set_up_confirm_step_up_disable_or_regenerate_mfa(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let session = app.signed_up().await;
+    let key = crate::api_keys::key_of(&crate::api_keys::mint(&app, &session, json!({})).await);
+
+    post_bearer(&app, "/auth/mfa/setup", &key, &json!({}))
+        .await
+        .assert_error(403, "insufficient_scope");
+    let setup = post_bearer(&app, "/auth/mfa/setup", session.access_token(), &json!({})).await;
+    assert_eq!(setup.status, 200, "setup: {}", setup.text);
+    let secret = setup.json["secret"].as_str().expect("a secret").to_owned();
+    let code = totp_code(&secret, -1).await;
+    post_bearer(&app, "/auth/mfa/confirm", &key, &json!({"code": code}))
+        .await
+        .assert_error(403, "insufficient_scope");
+    let confirm = post_bearer(
+        &app,
+        "/auth/mfa/confirm",
+        session.access_token(),
+        &json!({"code": code}),
+    )
+    .await;
+    assert_eq!(confirm.status, 200, "confirm: {}", confirm.text);
+
+    let code = totp_code(&secret, 0).await;
+    for (path, body) in [
+        ("/auth/mfa/verify", json!({"code": code})),
+        ("/auth/mfa/disable", json!({"code": code})),
+        ("/auth/mfa/recovery-codes", json!({})),
+    ] {
+        post_bearer(&app, path, &key, &body)
+            .await
+            .assert_error(403, "insufficient_scope");
+    }
+    let me = app
+        .with_bearer(Method::GET, "/auth/me", session.access_token(), None)
+        .await;
+    assert_eq!(me.json["mfa"]["enabled"], true, "{}", me.text);
+    assert_eq!(
+        me.json["mfa"]["recovery_codes_remaining"], 10,
+        "{}",
+        me.text
+    );
+}
+on_both_backends!(an_api_key_cannot_set_up_confirm_step_up_disable_or_regenerate_mfa);

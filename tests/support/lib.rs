@@ -9,6 +9,7 @@
 //! - `mail`: the mail an app sent, read back from the outbox or the emulator's SES.
 //! - `python`: the Python of the independent checkers.
 //! - `counting`: a table decorator that counts round trips.
+//! - `oauth`: a real OAuth 2 / OIDC provider (oauth2-mock-server) per test.
 //! - `on_both_backends!`: one scenario, two tests.
 
 pub mod app;
@@ -16,6 +17,7 @@ pub mod aws;
 pub mod counting;
 pub mod http;
 pub mod mail;
+pub mod oauth;
 pub mod python;
 pub mod schema;
 
@@ -26,6 +28,7 @@ pub use aws::{
 };
 pub use http::TestResponse;
 pub use mail::{SentMail, outbox_mail, parse_eml, sent_mail, ses_mail};
+pub use oauth::{MockProvider, Tamper};
 pub use python::test_python;
 
 /// The workspace root (where `template.yaml`, `events/` and `functions/` are).

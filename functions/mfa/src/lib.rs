@@ -131,11 +131,12 @@ fn bearer(parts: &Parts) -> Option<&str> {
     responses(
         (status = 200, description = "The secret, its otpauth URL and QR code.", body = Enrolment),
         (status = 401, description = errors::UNAUTHORIZED, body = ErrorResponse),
-        (status = 403, description = errors::CSRF, body = ErrorResponse),
+        (status = 403, description = errors::PERSON_ONLY, body = ErrorResponse),
         (status = 409, description = "`mfa_already_enabled`.", body = ErrorResponse),
         (status = "default", description = errors::OTHER, body = ErrorResponse),
     ))]
 async fn setup(State(state): State<AppState>, caller: Caller) -> Result<Json<Enrolment>> {
+    caller.require_credential_scope()?;
     Ok(Json(mfa::setup(&state, caller.user_id()).await?))
 }
 
@@ -151,7 +152,7 @@ async fn setup(State(state): State<AppState>, caller: Caller) -> Result<Json<Enr
         (status = 400, description = errors::BAD_REQUEST, body = ErrorResponse),
         (status = 401, description = "`invalid_code`, or the caller's `authentication_required` \
             / `invalid_token`.", body = ErrorResponse),
-        (status = 403, description = errors::CSRF, body = ErrorResponse),
+        (status = 403, description = errors::PERSON_ONLY, body = ErrorResponse),
         (status = 409, description = "`mfa_setup_required` (nothing pending), \
             `mfa_already_enabled`, `conflict`.", body = ErrorResponse),
         (status = 413, description = errors::TOO_LARGE, body = ErrorResponse),
@@ -167,6 +168,7 @@ async fn confirm(
     Client(client): Client,
     Json(body): Json<CodeBody>,
 ) -> Result<Json<RecoveryCodes>> {
+    caller.require_credential_scope()?;
     let code = body.code.into_string();
     Ok(Json(
         mfa::confirm(&state, caller.user_id(), &code, &client).await?,
@@ -192,7 +194,7 @@ async fn confirm(
         (status = 401, description = "`invalid_code`, `code_already_used` (a replayed time \
             step), or `invalid_token` (the mfa_token expired, spent or forged).",
             body = ErrorResponse),
-        (status = 403, description = errors::CSRF, body = ErrorResponse),
+        (status = 403, description = errors::PERSON_ONLY, body = ErrorResponse),
         (status = 409, description = "`mfa_not_enabled`.", body = ErrorResponse),
         (status = 413, description = errors::TOO_LARGE, body = ErrorResponse),
         (status = 415, description = errors::UNSUPPORTED, body = ErrorResponse),
@@ -211,6 +213,7 @@ async fn verify(
     let response = match holder {
         SecondFactorHolder::MfaToken(token) => mfa::verify(&state, &token, &code, &client).await?,
         SecondFactorHolder::Caller(caller) => {
+            caller.require_credential_scope()?;
             mfa::step_up(&state, &caller.claims, &code, &client).await?
         }
     };
@@ -279,7 +282,7 @@ async fn recovery_verify(
         (status = 401, description = "`invalid_code`, `code_already_used`, or the caller's \
             `authentication_required` / `invalid_token`.", body = ErrorResponse),
         (status = 403, description = "`second_factor_required` (no code, and a token at \
-            `aal: 1`), or `csrf_failed`.", body = ErrorResponse),
+            `aal: 1`), `insufficient_scope` (an API key), or `csrf_failed`.", body = ErrorResponse),
         (status = 409, description = "`mfa_not_enabled`, `conflict`.", body = ErrorResponse),
         (status = 413, description = errors::TOO_LARGE, body = ErrorResponse),
         (status = 415, description = errors::UNSUPPORTED, body = ErrorResponse),
@@ -293,6 +296,7 @@ async fn disable(
     Client(client): Client,
     Json(body): Json<OptionalCodeBody>,
 ) -> Result<Json<SuccessMessage>> {
+    caller.require_credential_scope()?;
     let code = body.code.map(CodeValue::into_string);
     mfa::disable(&state, &caller.claims, code.as_deref(), &client).await?;
     Ok(Json(SuccessMessage::new(
@@ -308,12 +312,13 @@ async fn disable(
     responses(
         (status = 200, description = "The recovery codes, shown once.", body = RecoveryCodes),
         (status = 401, description = errors::UNAUTHORIZED, body = ErrorResponse),
-        (status = 403, description = "`second_factor_required` (a token at `aal: 1`), or \
-            `csrf_failed`.", body = ErrorResponse),
+        (status = 403, description = "`second_factor_required` (a token at `aal: 1`), \
+            `insufficient_scope` (an API key), or `csrf_failed`.", body = ErrorResponse),
         (status = 409, description = "`mfa_not_enabled`, `conflict`.", body = ErrorResponse),
         (status = "default", description = errors::OTHER, body = ErrorResponse),
     ))]
 async fn regenerate(State(state): State<AppState>, caller: Caller) -> Result<Json<RecoveryCodes>> {
+    caller.require_credential_scope()?;
     Ok(Json(
         mfa::regenerate_recovery_codes(&state, &caller.claims).await?,
     ))

@@ -129,6 +129,10 @@ pub mod errors {
         ended.";
     pub const CSRF: &str =
         "`csrf_failed`: a cookie-authenticated write without a valid `X-CSRF-Token`.";
+    /// For routes that change a credential (`Caller::require_credential_scope`).
+    pub const PERSON_ONLY: &str = "`insufficient_scope`: an API key cannot change credentials; \
+        sign in instead. `csrf_failed`: a cookie-authenticated write without a valid \
+        `X-CSRF-Token`.";
     pub const CONFLICT: &str = "`conflict`: the account changed at the same time; try again.";
     pub const TOO_LARGE: &str = "`payload_too_large`: the body is over 64 KiB.";
     pub const UNSUPPORTED: &str =

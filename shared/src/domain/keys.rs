@@ -20,7 +20,7 @@
 //! | rate-limit counter | `RATE#<bucket>#<window start>` | `RATE` | `count` (atomic add), `ttl` at window end |
 //! | signing key | `KEYS` | `KEY#<kid>` | private key encrypted with the Cipher, public JWK, `retired_at`/`ttl` once rotated out |
 //! | current signing key | `KEYS` | `CURRENT` | `kid` of the key that signs new tokens |
-//! | identity | `IDENTITY#<provider>#<subject>` | `IDENTITY` | (oauth group) user id; a copy under the user for listing |
+//! | identity | `IDENTITY#<provider>#<subject>` | `IDENTITY` | (oauth group) user id, email, linked_at; GSI1 `USER#<user>` / `IDENTITY#<provider>#<subject>` lists a user's identities |
 //! | passkey | `USER#<id>` | `PASSKEY#<id>` | (passkeys group) GSI1 on the credential id |
 //! | API key | `APIKEY#<sha256>` | `APIKEY` | (api-keys group) listed through GSI1 under the user |
 //! | MFA | `USER#<id>` | `MFA` | TOTP secret encrypted with the Cipher, `status` (`pending`/`enabled`), `last_step`, `setup_id`; `ttl` while pending |

@@ -17,6 +17,7 @@
 //! - `oauth_flow`: the OAuth 2 authorization-code flow (PKCE, state, nonce, token exchange,
 //!   refresh, revocation) shared by social login, integrations and inboxes.
 //! - `oidc`: OpenID Connect discovery, JWKS and ID-token verification (cached per instance).
+//! - `social`: social login and account linking (the oauth group).
 //! - `workspaces`: workspaces, members and roles, invites, switching, waitlists.
 
 pub mod accounts;
@@ -34,6 +35,7 @@ pub mod plans;
 pub mod profiles;
 pub mod rate_limit;
 pub mod sessions;
+pub mod social;
 pub mod tokens;
 pub mod users;
 pub mod workspaces;

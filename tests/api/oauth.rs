@@ -738,6 +738,8 @@ async fn a_callback_takes_at_most_four_table_round_trips() {
         .google
         .set_claims(person("g-b", &unique_email(), true))
         .await;
+    // A warm instance: the signing key is loaded (a cold one reads it once, whatever the route).
+    app.signed_up().await;
 
     for what in ["first sign-in (account made)", "known identity"] {
         let back = consent(&app, &providers.google, "/auth/google/login", None).await;

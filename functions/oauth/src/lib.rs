@@ -22,10 +22,11 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use latchkey::domain::sessions::SessionContext;
 use latchkey::error::ErrorCode;
-use latchkey::http::answers::{ErrorResponse, SignedIn, SuccessMessage, always_true, errors};
+use latchkey::http::answers::{ErrorResponse, SuccessMessage, always_true, errors};
 use latchkey::http::{Caller, Client, Json, Routes, alias, cookies};
 use latchkey::services::email_links::allowed_redirect;
-use latchkey::services::mfa::SignInOutcome;
+use latchkey::services::mfa::{MfaChallenge, SignInOutcome};
+use latchkey::services::sessions::AuthResponse;
 use latchkey::services::social::{self, CallbackOutcome, FlowPayload, IdentityView, Provider};
 use latchkey::{AppState, Error, Result};
 use serde::{Deserialize, Serialize};
@@ -203,6 +204,16 @@ async fn link(
     .await
 }
 
+/// What a callback answers with `200`: a sign-in (the AuthResponse or the MFA step), or a link.
+#[derive(Serialize, ToSchema)]
+#[serde(untagged)]
+#[allow(dead_code)] // The schema of the document; the handler answers each variant's own type.
+enum CallbackAnswer {
+    Authenticated(AuthResponse),
+    MfaRequired(MfaChallenge),
+    Linked(Linked),
+}
+
 /// A link made by a callback.
 #[derive(Serialize, ToSchema)]
 struct Linked {
@@ -238,7 +249,7 @@ const CALLBACK_409: &str = "`account_exists`: an account has this email and cann
             of a code."),
     ),
     responses(
-        (status = 200, description = CALLBACK_OK, body = SignedIn),
+        (status = 200, description = CALLBACK_OK, body = CallbackAnswer),
         (status = 302, description = CALLBACK_REDIRECT,
             headers(("Location" = String, description = "The allow-listed redirect."))),
         (status = 400, description = CALLBACK_400, body = ErrorResponse),
@@ -269,7 +280,7 @@ async fn callback(
             code."),
     ),
     responses(
-        (status = 200, description = CALLBACK_OK, body = SignedIn),
+        (status = 200, description = CALLBACK_OK, body = CallbackAnswer),
         (status = 302, description = CALLBACK_REDIRECT,
             headers(("Location" = String, description = "The allow-listed redirect."))),
         (status = 400, description = CALLBACK_400, body = ErrorResponse),

@@ -20,6 +20,8 @@ mod lambda_events;
 mod mail;
 mod mfa;
 mod nginx;
+mod oauth;
+mod oauth_flow;
 mod openapi;
 mod races;
 mod routes;

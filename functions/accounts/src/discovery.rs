@@ -50,6 +50,9 @@ pub async fn check_email(
 #[schema(example = json!({"methods": [
     {"type": "password", "submit_url": "https://auth.example.com/auth/sign-in"},
     {"type": "magic_link", "submit_url": "https://auth.example.com/auth/magic-link"},
+    {"type": "oauth", "provider": "google",
+     "authorize_url": "https://auth.example.com/auth/google/login",
+     "callback_url": "https://auth.example.com/auth/google/callback"},
 ]}))]
 pub struct LoginMethods {
     methods: Vec<LoginMethod>,
@@ -57,12 +60,37 @@ pub struct LoginMethods {
 
 #[derive(Serialize, ToSchema)]
 pub struct LoginMethod {
-    /// `password` or `magic_link`.
+    /// `password`, `magic_link` or `oauth`.
     #[serde(rename = "type")]
     #[schema(value_type = String)]
     kind: &'static str,
+    /// Where to POST (`password`, `magic_link`).
+    #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(format = "uri")]
-    submit_url: String,
+    submit_url: Option<String>,
+    /// The provider's name (`oauth`): `google`, `github` or a configured OIDC provider.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    provider: Option<String>,
+    /// Where the browser starts the provider's sign-in (`oauth`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(format = "uri")]
+    authorize_url: Option<String>,
+    /// The redirect URI to register with the provider (`oauth`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(format = "uri")]
+    callback_url: Option<String>,
+}
+
+impl LoginMethod {
+    fn submit(kind: &'static str, submit_url: String) -> Self {
+        Self {
+            kind,
+            submit_url: Some(submit_url),
+            provider: None,
+            authorize_url: None,
+            callback_url: None,
+        }
+    }
 }
 
 /// `GET /auth/login-methods`: the enabled ways to sign in, with absolute URLs built from the
@@ -72,18 +100,26 @@ pub struct LoginMethod {
     responses((status = 200, description = "The enabled sign-in methods.", body = LoginMethods)))]
 pub async fn login_methods(State(state): State<AppState>) -> Json<LoginMethods> {
     let base = &state.config.public_url;
-    Json(LoginMethods {
-        methods: vec![
-            LoginMethod {
-                kind: "password",
-                submit_url: format!("{base}/auth/sign-in"),
-            },
-            LoginMethod {
-                kind: "magic_link",
-                submit_url: format!("{base}/auth/magic-link"),
-            },
-        ],
-    })
+    let mut methods = vec![
+        LoginMethod::submit("password", format!("{base}/auth/sign-in")),
+        LoginMethod::submit("magic_link", format!("{base}/auth/magic-link")),
+    ];
+    // Each enabled social login provider (the oauth group serves them).
+    methods.extend(
+        state
+            .config
+            .oauth
+            .names()
+            .into_iter()
+            .map(|name| LoginMethod {
+                kind: "oauth",
+                submit_url: None,
+                provider: Some(name.to_owned()),
+                authorize_url: Some(format!("{base}/auth/{name}/login")),
+                callback_url: Some(format!("{base}/auth/{name}/callback")),
+            }),
+    );
+    Json(LoginMethods { methods })
 }
 
 /// `POST /auth/login-methods`: the same answer, for clients that POST.

@@ -164,9 +164,8 @@ pub struct Profile {
     /// Email credentials; today the one primary address.
     emails: Vec<EmailCredential>,
     memberships: Vec<MembershipView>,
-    /// Linked social identities; empty until the oauth group is served.
-    #[schema(value_type = Vec<Object>)]
-    identities: Vec<serde_json::Value>,
+    /// Linked social identities (as `GET /auth/identities` lists them).
+    identities: Vec<latchkey::services::social::IdentityView>,
     mfa: mfa::MfaStatus,
     passkeys: PasskeyCount,
     session: CurrentSession,
@@ -182,12 +181,13 @@ pub struct Profile {
         (status = "default", description = errors::OTHER, body = ErrorResponse),
     ))]
 pub async fn me(State(state): State<AppState>, caller: Caller) -> Result<Json<Profile>> {
-    let (user, memberships, mfa) = tokio::join!(
+    let (user, memberships, mfa, identities) = tokio::join!(
         accounts::require_user(&state, caller.user_id()),
         accounts::memberships(&state, caller.user_id()),
         mfa::status(&state, caller.user_id()),
+        latchkey::services::social::list(&state, caller.user_id()),
     );
-    let (user, memberships, mfa) = (user?, memberships?, mfa?);
+    let (user, memberships, mfa, identities) = (user?, memberships?, mfa?, identities?);
     Ok(Json(Profile {
         success: true,
         emails: vec![EmailCredential {
@@ -205,7 +205,7 @@ pub async fn me(State(state): State<AppState>, caller: Caller) -> Result<Json<Pr
                 joined_at: timestamp(m.joined_at),
             })
             .collect(),
-        identities: Vec::new(),
+        identities,
         mfa,
         passkeys: PasskeyCount { count: 0 },
         session: CurrentSession {

@@ -96,6 +96,16 @@ pub const GROUPS: &[Group] = &[
         },
     },
     Group {
+        name: "oauth",
+        description: "Social login with Google, GitHub and any OpenID Connect provider, linking a \
+                      provider to the signed-in account, listing and unlinking identities.",
+        function: "OAuthFunction",
+        kind: Kind::Http {
+            routes: latchkey_oauth::routes,
+            router: latchkey_oauth::router,
+        },
+    },
+    Group {
         name: "authorizer",
         description: "The API Gateway Lambda authorizer for a platform's other APIs: access \
                       tokens, API keys and LATCHKEY_GATES.",

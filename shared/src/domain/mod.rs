@@ -10,11 +10,13 @@
 //! - `mfa`: the TOTP second factor and recovery codes (records, parameters, code forms).
 //! - `plans`: plans, their order, and the features they grant.
 //! - `gates`: the route table of required plans and features (`LATCHKEY_GATES`).
+//! - `identities`: sign-in identities at OAuth/OIDC providers, keyed by (provider, subject).
 //! - `api_keys`: API keys (made, hashed, stored) and their scopes.
 
 pub mod api_keys;
 pub mod emails;
 pub mod gates;
+pub mod identities;
 pub mod ids;
 pub mod keys;
 pub mod mfa;

@@ -14,6 +14,10 @@
 //! - `gate`: the one decision (caller + method + path + gates) behind every door.
 //! - `one_time_tokens`, `email_links`, `mail_templates`: emailed links and codes (magic link,
 //!   email verification, password reset) and the mail they go out in.
+//! - `oauth_flow`: the OAuth 2 authorization-code flow (PKCE, state, nonce, token exchange,
+//!   refresh, revocation) shared by social login, integrations and inboxes.
+//! - `oidc`: OpenID Connect discovery, JWKS and ID-token verification (cached per instance).
+//! - `social`: social login and account linking (the oauth group).
 //! - `workspaces`: workspaces, members and roles, invites, switching, waitlists.
 
 pub mod accounts;
@@ -23,12 +27,15 @@ pub mod email_links;
 pub mod gate;
 pub mod mail_templates;
 pub mod mfa;
+pub mod oauth_flow;
+pub mod oidc;
 pub mod one_time_tokens;
 pub mod passwords;
 pub mod plans;
 pub mod profiles;
 pub mod rate_limit;
 pub mod sessions;
+pub mod social;
 pub mod tokens;
 pub mod users;
 pub mod workspaces;

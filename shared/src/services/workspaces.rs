@@ -198,6 +198,39 @@ pub async fn create(state: &AppState, user_id: &str, name: String) -> Result<Mem
     })
 }
 
+/// The personal workspace of a new account and its owner membership, as writes for the
+/// transaction that creates the account (social login); answers the workspace id, the role and
+/// the writes.
+pub fn new_personal_workspace(
+    state: &AppState,
+    user_id: &str,
+    user_name: &str,
+    now: i64,
+) -> (String, String, Vec<Write>) {
+    let workspace = Workspace {
+        id: WorkspaceId::generate(state.random.as_ref()).to_string(),
+        name: personal_workspace_name(user_name),
+        owner_id: user_id.to_owned(),
+        personal: true,
+        created_at: now,
+        updated_at: now,
+    };
+    let owner = Member {
+        workspace_id: workspace.id.clone(),
+        user_id: user_id.to_owned(),
+        role: Role::Owner.as_str().to_owned(),
+        joined_at: now,
+    };
+    let writes = [workspace.to_item(), owner.to_item()]
+        .into_iter()
+        .map(|item| Write::Put {
+            item,
+            condition: Some(Condition::NotExists),
+        })
+        .collect();
+    (workspace.id, owner.role, writes)
+}
+
 async fn member_of(
     state: &AppState,
     workspace_id: &str,

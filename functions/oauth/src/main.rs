@@ -1,0 +1,6 @@
+//! The `oauth` Lambda function.
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_http::Error> {
+    latchkey::lambda::run(latchkey_oauth::router).await
+}

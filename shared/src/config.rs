@@ -116,6 +116,68 @@ pub struct Config {
     pub gates: Gates,
     /// `LATCHKEY_LOG_FORMAT`: `json` or `text` (default: `json` on Lambda, `text` elsewhere).
     pub log_json: bool,
+    /// `LATCHKEY_GOOGLE_*`: Google as an OAuth provider (enabled when the client id is set); the
+    /// integrations registry shows it as a built-in entry.
+    pub google: Option<GoogleSettings>,
+    /// `LATCHKEY_GITHUB_*`: GitHub as an OAuth provider (enabled when the client id is set).
+    pub github: Option<GithubSettings>,
+    /// `LATCHKEY_GOOGLE_SEARCH_API_KEY` + `LATCHKEY_GOOGLE_SEARCH_ENGINE_ID`, served by
+    /// `/auth/google-search-keys` (both or neither).
+    pub google_search: Option<GoogleSearchKeys>,
+}
+
+/// Google (OIDC): `LATCHKEY_GOOGLE_CLIENT_ID`, `_CLIENT_SECRET`, `_ISSUER`.
+#[derive(Clone, Debug)]
+pub struct GoogleSettings {
+    pub client_id: String,
+    pub client_secret: String,
+    /// `LATCHKEY_GOOGLE_ISSUER` (default `https://accounts.google.com`); its discovery document
+    /// names the endpoints.
+    pub issuer: String,
+}
+
+/// GitHub (OAuth 2 + REST API): `LATCHKEY_GITHUB_CLIENT_ID`, `_CLIENT_SECRET`, `_AUTHORIZE_URL`,
+/// `_TOKEN_URL`, `_API_URL`.
+#[derive(Clone, Debug)]
+pub struct GithubSettings {
+    pub client_id: String,
+    pub client_secret: String,
+    pub authorize_url: String,
+    pub token_url: String,
+    /// The REST API's base; `/user` and `/user/emails` are read.
+    pub api_url: String,
+}
+
+/// The Google Programmable Search configuration handed to signed-in clients.
+#[derive(Clone, Debug)]
+pub struct GoogleSearchKeys {
+    pub api_key: String,
+    pub engine_id: String,
+}
+
+/// Whether `url` is an absolute `https://` URL, or `http://` on a loopback host (local
+/// development and tests); `Err` says what is wrong.
+pub fn check_endpoint_url(url: &str) -> Result<(), String> {
+    let parsed = url::Url::parse(url).map_err(|_| format!("`{url}` is not an absolute URL"))?;
+    let loopback = match parsed.host() {
+        Some(url::Host::Domain(domain)) => domain.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(address)) => address.is_loopback(),
+        Some(url::Host::Ipv6(address)) => address.is_loopback(),
+        None => return Err(format!("`{url}` has no host")),
+    };
+    match parsed.scheme() {
+        "https" => {}
+        "http" if loopback => {}
+        "http" => return Err(format!("`{url}` must use https (http only on loopback)")),
+        _ => return Err(format!("`{url}` must be an https URL")),
+    }
+    if !parsed.username().is_empty() || parsed.password().is_some() {
+        return Err(format!("`{url}` must not carry credentials"));
+    }
+    if parsed.fragment().is_some() {
+        return Err(format!("`{url}` must not have a fragment"));
+    }
+    Ok(())
 }
 
 /// A setting that is missing or malformed; the message names the variable.
@@ -283,6 +345,51 @@ impl Config {
                     ));
                 }
             },
+            google: match env.get("LATCHKEY_GOOGLE_CLIENT_ID") {
+                None => None,
+                Some(client_id) => Some(GoogleSettings {
+                    client_id,
+                    client_secret: env
+                        .required("LATCHKEY_GOOGLE_CLIENT_SECRET", "LATCHKEY_GOOGLE_CLIENT_ID")?,
+                    issuer: env.url("LATCHKEY_GOOGLE_ISSUER", "https://accounts.google.com")?,
+                }),
+            },
+            github: match env.get("LATCHKEY_GITHUB_CLIENT_ID") {
+                None => None,
+                Some(client_id) => Some(GithubSettings {
+                    client_id,
+                    client_secret: env
+                        .required("LATCHKEY_GITHUB_CLIENT_SECRET", "LATCHKEY_GITHUB_CLIENT_ID")?,
+                    authorize_url: env.url(
+                        "LATCHKEY_GITHUB_AUTHORIZE_URL",
+                        "https://github.com/login/oauth/authorize",
+                    )?,
+                    token_url: env.url(
+                        "LATCHKEY_GITHUB_TOKEN_URL",
+                        "https://github.com/login/oauth/access_token",
+                    )?,
+                    api_url: env.url("LATCHKEY_GITHUB_API_URL", "https://api.github.com")?,
+                }),
+            },
+            google_search: match (
+                env.get("LATCHKEY_GOOGLE_SEARCH_API_KEY"),
+                env.get("LATCHKEY_GOOGLE_SEARCH_ENGINE_ID"),
+            ) {
+                (None, None) => None,
+                (Some(api_key), Some(engine_id)) => Some(GoogleSearchKeys { api_key, engine_id }),
+                (Some(_), None) => {
+                    return Err(env.error(
+                        "LATCHKEY_GOOGLE_SEARCH_ENGINE_ID",
+                        "required when LATCHKEY_GOOGLE_SEARCH_API_KEY is set".into(),
+                    ));
+                }
+                (None, Some(_)) => {
+                    return Err(env.error(
+                        "LATCHKEY_GOOGLE_SEARCH_API_KEY",
+                        "required when LATCHKEY_GOOGLE_SEARCH_ENGINE_ID is set".into(),
+                    ));
+                }
+            },
         };
         if config.trusted_proxy_hops == 0 {
             return Err(env.error(
@@ -357,6 +464,19 @@ impl Env<'_> {
         }
     }
 
+    /// A setting that must be present because another one is.
+    fn required(&self, name: &'static str, because: &str) -> Result<String, ConfigError> {
+        self.get(name)
+            .ok_or_else(|| self.error(name, format!("required when {because} is set")))
+    }
+
+    /// An endpoint URL: https, or http on loopback; no trailing slash kept.
+    fn url(&self, name: &'static str, default: &str) -> Result<String, ConfigError> {
+        let url = self.get(name).unwrap_or_else(|| default.to_owned());
+        check_endpoint_url(&url).map_err(|problem| self.error(name, problem))?;
+        Ok(url.trim_end_matches('/').to_owned())
+    }
+
     fn list(&self, name: &str) -> Vec<String> {
         self.get(name)
             .map(|v| {
@@ -381,6 +501,82 @@ mod tests {
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
         Config::from_lookup(|name| map.get(name).cloned())
+    }
+
+    #[test]
+    fn oauth_providers_are_enabled_by_their_client_id_and_need_a_secret() {
+        let defaults = config(&[]).unwrap();
+        assert!(defaults.google.is_none() && defaults.github.is_none());
+        let google = config_with_google(&[("LATCHKEY_GOOGLE_CLIENT_SECRET", "s")])
+            .unwrap()
+            .google
+            .unwrap();
+        assert_eq!(google.issuer, "https://accounts.google.com");
+        let error = config_with_google(&[]).unwrap_err();
+        assert_eq!(error.variable, "LATCHKEY_GOOGLE_CLIENT_SECRET");
+        let error = config_with_google(&[
+            ("LATCHKEY_GOOGLE_CLIENT_SECRET", "s"),
+            ("LATCHKEY_GOOGLE_ISSUER", "http://accounts.example.com"),
+        ])
+        .unwrap_err();
+        assert_eq!(error.variable, "LATCHKEY_GOOGLE_ISSUER");
+        let local = config_with_google(&[
+            ("LATCHKEY_GOOGLE_CLIENT_SECRET", "s"),
+            ("LATCHKEY_GOOGLE_ISSUER", "http://127.0.0.1:4010/"),
+        ])
+        .unwrap();
+        assert_eq!(local.google.unwrap().issuer, "http://127.0.0.1:4010");
+        let github = config(&[
+            ("LATCHKEY_GITHUB_CLIENT_ID", "id"),
+            ("LATCHKEY_GITHUB_CLIENT_SECRET", "s"),
+        ])
+        .unwrap()
+        .github
+        .unwrap();
+        assert_eq!(github.api_url, "https://api.github.com");
+    }
+
+    #[test]
+    fn google_search_keys_come_as_a_pair() {
+        assert!(config(&[]).unwrap().google_search.is_none());
+        let error = config(&[("LATCHKEY_GOOGLE_SEARCH_API_KEY", "k")]).unwrap_err();
+        assert_eq!(error.variable, "LATCHKEY_GOOGLE_SEARCH_ENGINE_ID");
+        let keys = config(&[
+            ("LATCHKEY_GOOGLE_SEARCH_API_KEY", "k"),
+            ("LATCHKEY_GOOGLE_SEARCH_ENGINE_ID", "e"),
+        ])
+        .unwrap()
+        .google_search
+        .unwrap();
+        assert_eq!((keys.api_key.as_str(), keys.engine_id.as_str()), ("k", "e"));
+    }
+
+    #[test]
+    fn endpoint_urls_are_https_or_loopback_http() {
+        for good in [
+            "https://example.com/token",
+            "http://127.0.0.1:9000/x",
+            "http://localhost/x",
+            "http://[::1]:80/",
+        ] {
+            assert!(check_endpoint_url(good).is_ok(), "{good}");
+        }
+        for bad in [
+            "http://example.com/token",
+            "ftp://example.com",
+            "example.com",
+            "https://user:pw@example.com/",
+            "https://example.com/#x",
+            "javascript:alert(1)",
+        ] {
+            assert!(check_endpoint_url(bad).is_err(), "{bad}");
+        }
+    }
+
+    fn config_with_google(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let mut all = vec![("LATCHKEY_GOOGLE_CLIENT_ID", "id")];
+        all.extend_from_slice(pairs);
+        config(&all)
     }
 
     #[test]

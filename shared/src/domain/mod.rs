@@ -11,11 +11,14 @@
 //! - `plans`: plans, their order, and the features they grant.
 //! - `gates`: the route table of required plans and features (`LATCHKEY_GATES`).
 //! - `api_keys`: API keys (made, hashed, stored) and their scopes.
+//! - `integrations`: the provider registry, OAuth connections and provider API keys (records,
+//!   encryption contexts, id rules).
 
 pub mod api_keys;
 pub mod emails;
 pub mod gates;
 pub mod ids;
+pub mod integrations;
 pub mod keys;
 pub mod mfa;
 pub mod one_time_token;

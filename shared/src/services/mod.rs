@@ -15,12 +15,17 @@
 //! - `one_time_tokens`, `email_links`, `mail_templates`: emailed links and codes (magic link,
 //!   email verification, password reset) and the mail they go out in.
 //! - `workspaces`: workspaces, members and roles, invites, switching, waitlists.
+//! - `integrations`: the provider registry, provider API keys, Google search keys.
+//! - `connections`: OAuth connections to providers, their tokens kept encrypted and refreshed
+//!   once for many concurrent `valid-token` callers.
 
 pub mod accounts;
 pub mod api_keys;
 pub mod code_secret;
+// pub mod connections; (after oauth-base)
 pub mod email_links;
 pub mod gate;
+pub mod integrations;
 pub mod mail_templates;
 pub mod mfa;
 pub mod one_time_tokens;

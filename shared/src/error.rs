@@ -75,11 +75,28 @@ pub enum ErrorCode {
     MfaNotEnabled,
     /// 409: MFA confirm with no setup pending.
     MfaSetupRequired,
+    /// 400: an OAuth callback's `state` is missing, unknown, spent, expired or of another flow.
+    InvalidOAuthState,
+    /// 401: the provider's ID token fails a check (signature, `alg`, `iss`, `aud`, `exp`, `iat`,
+    /// `nonce`).
+    InvalidIdToken,
+    /// 400: the OAuth provider refused (the person denied consent, the code was rejected).
+    OAuthRefused,
+    /// 502: the OAuth provider could not be reached or answered something unusable.
+    ProviderUnavailable,
+    /// 409: an account with the provider's email exists and cannot be linked automatically.
+    AccountExists,
+    /// 409: the provider identity is already linked to another user.
+    IdentityTaken,
+    /// 409: unlinking would leave the account without a way to sign in.
+    LastSignInMethod,
+    /// 409: the provider refused to refresh a connection's tokens; the user must connect again.
+    ReconnectRequired,
 }
 
 impl ErrorCode {
     /// Every code, for tests and documentation.
-    pub const ALL: [ErrorCode; 28] = [
+    pub const ALL: [ErrorCode; 36] = [
         Self::InvalidRequest,
         Self::WeakPassword,
         Self::InvalidLink,
@@ -108,6 +125,14 @@ impl ErrorCode {
         Self::MfaAlreadyEnabled,
         Self::MfaNotEnabled,
         Self::MfaSetupRequired,
+        Self::InvalidOAuthState,
+        Self::InvalidIdToken,
+        Self::OAuthRefused,
+        Self::ProviderUnavailable,
+        Self::AccountExists,
+        Self::IdentityTaken,
+        Self::LastSignInMethod,
+        Self::ReconnectRequired,
     ];
 
     /// The table: (machine code, HTTP status, title).
@@ -183,6 +208,26 @@ impl ErrorCode {
             Self::MfaAlreadyEnabled => ("mfa_already_enabled", StatusCode::CONFLICT, "Conflict"),
             Self::MfaNotEnabled => ("mfa_not_enabled", StatusCode::CONFLICT, "Conflict"),
             Self::MfaSetupRequired => ("mfa_setup_required", StatusCode::CONFLICT, "Conflict"),
+            Self::InvalidOAuthState => (
+                "invalid_oauth_state",
+                StatusCode::BAD_REQUEST,
+                "Invalid OAuth state",
+            ),
+            Self::InvalidIdToken => (
+                "invalid_id_token",
+                StatusCode::UNAUTHORIZED,
+                "Invalid ID token",
+            ),
+            Self::OAuthRefused => ("oauth_refused", StatusCode::BAD_REQUEST, "OAuth refused"),
+            Self::ProviderUnavailable => (
+                "provider_unavailable",
+                StatusCode::BAD_GATEWAY,
+                "Bad Gateway",
+            ),
+            Self::AccountExists => ("account_exists", StatusCode::CONFLICT, "Conflict"),
+            Self::IdentityTaken => ("identity_taken", StatusCode::CONFLICT, "Conflict"),
+            Self::LastSignInMethod => ("last_sign_in_method", StatusCode::CONFLICT, "Conflict"),
+            Self::ReconnectRequired => ("reconnect_required", StatusCode::CONFLICT, "Conflict"),
         }
     }
 

@@ -11,6 +11,7 @@ use crate::adapters::{ses::SesMailer, system::OsRandom, system::SystemClock};
 use crate::config::{Backend, Config};
 use crate::ports::{Cipher, Clock, Mailer, Random, Table};
 use crate::services::code_secret::CodeSecret;
+use crate::services::oidc::OidcCache;
 use crate::services::profiles::ProfileCache;
 use crate::services::tokens::SigningKeys;
 
@@ -28,6 +29,8 @@ pub struct AppState {
     pub code_secret: Arc<CodeSecret>,
     /// Profiles and workspaces cached a few seconds for `/auth/validate`.
     pub profiles: Arc<ProfileCache>,
+    /// OIDC providers' discovery documents and keys, cached for the life of the instance.
+    pub oidc: Arc<OidcCache>,
 }
 
 /// Start-up failed; the message says what to fix.
@@ -135,6 +138,7 @@ impl AppState {
             signing_keys: Arc::default(),
             code_secret: Arc::default(),
             profiles: Arc::default(),
+            oidc: Arc::default(),
         }
     }
 }

@@ -330,14 +330,16 @@ async fn bad_provider_entries_answer_400_naming_the_field() {
 async fn built_in_google_and_github_appear_when_configured_and_are_read_only() {
     let app = TestApp::spawn_with(Backend::Embedded, |config| {
         config.admin_emails = vec![ADMIN_EMAIL.to_owned()];
-        config.google = Some(latchkey::config::GoogleSettings {
-            client_id: "google-client".into(),
-            client_secret: "google-secret-9f8e7d".into(),
+        config.oauth.google = Some(latchkey::config::OidcProvider {
+            name: "google".into(),
             issuer: "https://accounts.google.com".into(),
+            client_id: "google-client".into(),
+            client_secret: Some("google-secret-9f8e7d".to_owned().into()),
+            scopes: vec!["openid".into(), "email".into(), "profile".into()],
         });
-        config.github = Some(latchkey::config::GithubSettings {
+        config.oauth.github = Some(latchkey::config::GithubProvider {
             client_id: "github-client".into(),
-            client_secret: "github-secret-1a2b3c".into(),
+            client_secret: Some("github-secret-1a2b3c".to_owned().into()),
             authorize_url: "https://github.com/login/oauth/authorize".into(),
             token_url: "https://github.com/login/oauth/access_token".into(),
             api_url: "https://api.github.com".into(),

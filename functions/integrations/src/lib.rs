@@ -12,7 +12,7 @@
 //! - API keys (`agnt_sk_...`) act as their owner here, within their scopes: an agent reads its
 //!   owner's provider keys and valid tokens with one.
 
-// mod connections; (after oauth-base)
+mod connections;
 mod keys;
 mod registry;
 
@@ -28,7 +28,12 @@ pub fn routes() -> Routes {
         .declare(routes!(registry::get, registry::update, registry::delete))
         .declare(routes!(keys::store, keys::read))
         .declare(routes!(keys::google_search_keys))
-    /*CONNECTIONS*/
+        .declare(routes!(connections::connect))
+        .declare(routes!(connections::callback_get))
+        .declare(routes!(connections::callback_post))
+        .declare(routes!(connections::connected))
+        .declare(routes!(connections::disconnect))
+        .declare(routes!(connections::valid_token))
 }
 
 pub fn router(state: AppState) -> Router {

@@ -7,6 +7,7 @@ pub mod embedded;
 pub mod kms;
 #[cfg(feature = "local")]
 pub mod local_cipher;
+pub mod outbound;
 #[cfg(feature = "local")]
 pub mod outbox;
 #[cfg(feature = "local")]

@@ -30,7 +30,8 @@
 //! | MFA | `USER#<id>` | `MFA` | (mfa group) TOTP secret encrypted, last used step |
 //! | provider, connection, provider key | `PROVIDER#<id>` / `USER#<id>` | `META` / `CONNECTION#<p>` / `PROVIDERKEY#<p>` | (integrations group) secrets encrypted; providers listed through GSI1 `PROVIDERS` / `PROVIDER#<id>` |
 //! | inbox | `INBOX#<id>` | `META` | (inboxes group) credentials encrypted; GSI1 by human user id |
-//! | challenge | `CHALLENGE#<id>` | `CHALLENGE` | (passkeys, oauth) ceremony state, `ttl` 5 min, consumed once |
+//! | challenge | `CHALLENGE#<id>` | `CHALLENGE` | (passkeys) ceremony state, `ttl` 5 min, consumed once |
+//! | OAuth flow | `OAUTHFLOW#<sha256 hex of state>` | `OAUTHFLOW` | purpose, provider, payload, `ttl` 10 min; consumed once by a conditional delete |
 
 use crate::ports::Key;
 
@@ -231,7 +232,12 @@ pub fn inbox(inbox_id: &str) -> Key {
     Key::new(format!("INBOX#{inbox_id}"), META)
 }
 
-/// A WebAuthn ceremony or an OAuth state, consumed once.
+/// A pending OAuth authorization-code flow, by the SHA-256 (hex) of its `state`.
+pub fn oauth_flow(state_hash: &str) -> Key {
+    Key::new(format!("OAUTHFLOW#{state_hash}"), "OAUTHFLOW")
+}
+
+/// A WebAuthn ceremony, consumed once.
 pub fn challenge(challenge_id: &str) -> Key {
     Key::new(format!("CHALLENGE#{challenge_id}"), "CHALLENGE")
 }
@@ -295,6 +301,7 @@ mod tests {
         );
         assert_eq!(inbox("i1"), Key::new("INBOX#i1", "META"));
         assert_eq!(challenge("c1"), Key::new("CHALLENGE#c1", "CHALLENGE"));
+        assert_eq!(oauth_flow("ab"), Key::new("OAUTHFLOW#ab", "OAUTHFLOW"));
         assert_eq!(
             recovery_code("u1", "ab"),
             Key::new("USER#u1", "RECOVERY#ab")

@@ -405,11 +405,17 @@ impl Provider {
     }
 }
 
-/// The built-in entries: Google and GitHub, when their client ids are configured.
+/// The built-in entries: Google and GitHub, when their client ids are configured
+/// (`config.oauth`, the social-login settings).
 pub fn builtin_providers(config: &Config) -> Vec<Provider> {
+    let configured = |secret: &Option<SecretString>| {
+        secret
+            .clone()
+            .map_or(ClientSecret::None, ClientSecret::Configured)
+    };
     let mut providers = Vec::new();
-    if let Some(google) = &config.google {
-        let own_issuer = google.issuer == GOOGLE_ISSUER;
+    if let Some(google) = &config.oauth.google {
+        let own_issuer = google.issuer.trim_end_matches('/') == GOOGLE_ISSUER;
         let params = BTreeMap::from([
             // A refresh token, every time the user consents (Google sends one only on the
             // first consent otherwise).
@@ -427,8 +433,8 @@ pub fn builtin_providers(config: &Config) -> Vec<Provider> {
                 token_url: GOOGLE_TOKEN_URL.into(),
                 revocation_url: Some(GOOGLE_REVOCATION_URL.into()),
                 client_id: google.client_id.clone(),
-                client_secret: ClientSecret::Configured(google.client_secret.clone().into()),
-                scopes: vec!["openid".into(), "email".into(), "profile".into()],
+                client_secret: configured(&google.client_secret),
+                scopes: google.scopes.clone(),
                 authorization_params: params,
                 email: EmailSource::Userinfo(GOOGLE_USERINFO_URL.into()),
                 discover_from: (!own_issuer).then(|| google.issuer.clone()),
@@ -438,7 +444,7 @@ pub fn builtin_providers(config: &Config) -> Vec<Provider> {
             updated_at: None,
         });
     }
-    if let Some(github) = &config.github {
+    if let Some(github) = &config.oauth.github {
         providers.push(Provider {
             id: "github".into(),
             name: "GitHub".into(),
@@ -452,8 +458,11 @@ pub fn builtin_providers(config: &Config) -> Vec<Provider> {
                 // 7009: disconnecting deletes the stored token only.
                 revocation_url: None,
                 client_id: github.client_id.clone(),
-                client_secret: ClientSecret::Configured(github.client_secret.clone().into()),
-                scopes: vec!["read:user".into(), "user:email".into()],
+                client_secret: configured(&github.client_secret),
+                scopes: crate::config::GITHUB_SCOPES
+                    .split_whitespace()
+                    .map(str::to_owned)
+                    .collect(),
                 authorization_params: BTreeMap::new(),
                 email: EmailSource::Github {
                     api_url: github.api_url.clone(),
@@ -991,10 +1000,12 @@ mod tests {
     fn builtins_follow_the_settings() {
         let mut config = Config::for_tests("/tmp/unused");
         assert!(builtin_providers(&config).is_empty());
-        config.google = Some(crate::config::GoogleSettings {
-            client_id: "id".into(),
-            client_secret: "s3cr3t-value".into(),
+        config.oauth.google = Some(crate::config::OidcProvider {
+            name: "google".into(),
             issuer: GOOGLE_ISSUER.into(),
+            client_id: "id".into(),
+            client_secret: Some("s3cr3t-value".to_owned().into()),
+            scopes: vec!["openid".into()],
         });
         let google = builtin(&config, "google").expect("google is built in");
         let details = google.details();

@@ -14,6 +14,9 @@
 //! - `gate`: the one decision (caller + method + path + gates) behind every door.
 //! - `one_time_tokens`, `email_links`, `mail_templates`: emailed links and codes (magic link,
 //!   email verification, password reset) and the mail they go out in.
+//! - `oauth_flow`: the OAuth 2 authorization-code flow (PKCE, state, nonce, token exchange,
+//!   refresh, revocation) shared by social login, integrations and inboxes.
+//! - `oidc`: OpenID Connect discovery, JWKS and ID-token verification (cached per instance).
 //! - `workspaces`: workspaces, members and roles, invites, switching, waitlists.
 //! - `integrations`: the provider registry, provider API keys, Google search keys.
 //! - `connections`: OAuth connections to providers, their tokens kept encrypted and refreshed
@@ -22,12 +25,14 @@
 pub mod accounts;
 pub mod api_keys;
 pub mod code_secret;
-// pub mod connections; (after oauth-base)
+pub mod connections;
 pub mod email_links;
 pub mod gate;
 pub mod integrations;
 pub mod mail_templates;
 pub mod mfa;
+pub mod oauth_flow;
+pub mod oidc;
 pub mod one_time_tokens;
 pub mod passwords;
 pub mod plans;

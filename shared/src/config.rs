@@ -121,6 +121,41 @@ pub struct Config {
     pub log_json: bool,
     /// Social login providers (`LATCHKEY_GOOGLE_*`, `LATCHKEY_GITHUB_*`, `LATCHKEY_OIDC_*`).
     pub oauth: OAuthProviders,
+    /// `LATCHKEY_GOOGLE_SEARCH_API_KEY` + `LATCHKEY_GOOGLE_SEARCH_ENGINE_ID`, served by
+    /// `/auth/google-search-keys` (both or neither).
+    pub google_search: Option<GoogleSearchKeys>,
+}
+
+/// The Google Programmable Search configuration handed to signed-in clients.
+#[derive(Clone, Debug)]
+pub struct GoogleSearchKeys {
+    pub api_key: String,
+    pub engine_id: String,
+}
+
+/// Whether `url` is an absolute `https://` URL, or `http://` on a loopback host (local
+/// development and tests); `Err` says what is wrong.
+pub fn check_endpoint_url(url: &str) -> Result<(), String> {
+    let parsed = url::Url::parse(url).map_err(|_| format!("`{url}` is not an absolute URL"))?;
+    let loopback = match parsed.host() {
+        Some(url::Host::Domain(domain)) => domain.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(address)) => address.is_loopback(),
+        Some(url::Host::Ipv6(address)) => address.is_loopback(),
+        None => return Err(format!("`{url}` has no host")),
+    };
+    match parsed.scheme() {
+        "https" => {}
+        "http" if loopback => {}
+        "http" => return Err(format!("`{url}` must use https (http only on loopback)")),
+        _ => return Err(format!("`{url}` must be an https URL")),
+    }
+    if !parsed.username().is_empty() || parsed.password().is_some() {
+        return Err(format!("`{url}` must not carry credentials"));
+    }
+    if parsed.fragment().is_some() {
+        return Err(format!("`{url}` must not have a fragment"));
+    }
+    Ok(())
 }
 
 /// A setting that is missing or malformed; the message names the variable.
@@ -290,6 +325,25 @@ impl Config {
                 }
             },
             oauth: OAuthProviders::from_env(&env)?,
+            google_search: match (
+                env.get("LATCHKEY_GOOGLE_SEARCH_API_KEY"),
+                env.get("LATCHKEY_GOOGLE_SEARCH_ENGINE_ID"),
+            ) {
+                (None, None) => None,
+                (Some(api_key), Some(engine_id)) => Some(GoogleSearchKeys { api_key, engine_id }),
+                (Some(_), None) => {
+                    return Err(env.error(
+                        "LATCHKEY_GOOGLE_SEARCH_ENGINE_ID",
+                        "required when LATCHKEY_GOOGLE_SEARCH_API_KEY is set".into(),
+                    ));
+                }
+                (None, Some(_)) => {
+                    return Err(env.error(
+                        "LATCHKEY_GOOGLE_SEARCH_API_KEY",
+                        "required when LATCHKEY_GOOGLE_SEARCH_ENGINE_ID is set".into(),
+                    ));
+                }
+            },
         };
         if config.trusted_proxy_hops == 0 {
             return Err(env.error(
@@ -567,6 +621,43 @@ mod tests {
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
         Config::from_lookup(|name| map.get(name).cloned())
+    }
+
+    #[test]
+    fn google_search_keys_come_as_a_pair() {
+        assert!(config(&[]).unwrap().google_search.is_none());
+        let error = config(&[("LATCHKEY_GOOGLE_SEARCH_API_KEY", "k")]).unwrap_err();
+        assert_eq!(error.variable, "LATCHKEY_GOOGLE_SEARCH_ENGINE_ID");
+        let keys = config(&[
+            ("LATCHKEY_GOOGLE_SEARCH_API_KEY", "k"),
+            ("LATCHKEY_GOOGLE_SEARCH_ENGINE_ID", "e"),
+        ])
+        .unwrap()
+        .google_search
+        .unwrap();
+        assert_eq!((keys.api_key.as_str(), keys.engine_id.as_str()), ("k", "e"));
+    }
+
+    #[test]
+    fn endpoint_urls_are_https_or_loopback_http() {
+        for good in [
+            "https://example.com/token",
+            "http://127.0.0.1:9000/x",
+            "http://localhost/x",
+            "http://[::1]:80/",
+        ] {
+            assert!(check_endpoint_url(good).is_ok(), "{good}");
+        }
+        for bad in [
+            "http://example.com/token",
+            "ftp://example.com",
+            "example.com",
+            "https://user:pw@example.com/",
+            "https://example.com/#x",
+            "javascript:alert(1)",
+        ] {
+            assert!(check_endpoint_url(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

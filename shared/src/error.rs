@@ -90,11 +90,13 @@ pub enum ErrorCode {
     IdentityTaken,
     /// 409: unlinking would leave the account without a way to sign in.
     LastSignInMethod,
+    /// 409: the provider refused to refresh a connection's tokens; the user must connect again.
+    ReconnectRequired,
 }
 
 impl ErrorCode {
     /// Every code, for tests and documentation.
-    pub const ALL: [ErrorCode; 35] = [
+    pub const ALL: [ErrorCode; 36] = [
         Self::InvalidRequest,
         Self::WeakPassword,
         Self::InvalidLink,
@@ -130,6 +132,7 @@ impl ErrorCode {
         Self::AccountExists,
         Self::IdentityTaken,
         Self::LastSignInMethod,
+        Self::ReconnectRequired,
     ];
 
     /// The table: (machine code, HTTP status, title).
@@ -224,6 +227,7 @@ impl ErrorCode {
             Self::AccountExists => ("account_exists", StatusCode::CONFLICT, "Conflict"),
             Self::IdentityTaken => ("identity_taken", StatusCode::CONFLICT, "Conflict"),
             Self::LastSignInMethod => ("last_sign_in_method", StatusCode::CONFLICT, "Conflict"),
+            Self::ReconnectRequired => ("reconnect_required", StatusCode::CONFLICT, "Conflict"),
         }
     }
 

@@ -106,6 +106,17 @@ pub const GROUPS: &[Group] = &[
         },
     },
     Group {
+        name: "integrations",
+        description: "External providers (seed 001): the provider registry, OAuth connections \
+                      to providers, users' provider API keys, valid provider tokens for agents, \
+                      and the Google search keys.",
+        function: "IntegrationsFunction",
+        kind: Kind::Http {
+            routes: latchkey_integrations::routes,
+            router: latchkey_integrations::router,
+        },
+    },
+    Group {
         name: "authorizer",
         description: "The API Gateway Lambda authorizer for a platform's other APIs: access \
                       tokens, API keys and LATCHKEY_GATES.",

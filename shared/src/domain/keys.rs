@@ -28,7 +28,7 @@
 //! | pending second factor | `MFAPENDING#<jti>` | `MFAPENDING` | the `mfa_token` with that `jti` is unspent; `ttl` at its expiry |
 //! | API key | `APIKEY#<sha256 hex>` | `APIKEY` | owner, name, scopes, expiry (`ttl`), claims snapshot; GSI1 `USER#<owner>` / `APIKEY#<id>` |
 //! | MFA | `USER#<id>` | `MFA` | (mfa group) TOTP secret encrypted, last used step |
-//! | provider, connection, provider key | `PROVIDER#<id>` / `USER#<id>` | `META` / `CONNECTION#<p>` / `PROVIDERKEY#<p>` | (integrations group) secrets encrypted |
+//! | provider, connection, provider key | `PROVIDER#<id>` / `USER#<id>` | `META` / `CONNECTION#<p>` / `PROVIDERKEY#<p>` | (integrations group) secrets encrypted; providers listed through GSI1 `PROVIDERS` / `PROVIDER#<id>` |
 //! | inbox | `INBOX#<id>` | `META` | (inboxes group) credentials encrypted; GSI1 by human user id |
 //! | challenge | `CHALLENGE#<id>` | `CHALLENGE` | (passkeys) ceremony state, `ttl` 5 min, consumed once |
 //! | OAuth flow | `OAUTHFLOW#<sha256 hex of state>` | `OAUTHFLOW` | purpose, provider, payload, `ttl` 10 min; consumed once by a conditional delete |
@@ -206,6 +206,14 @@ pub fn provider(provider_id: &str) -> Key {
     Key::new(format!("PROVIDER#{provider_id}"), META)
 }
 
+/// GSI1 of a registry entry: `(PROVIDERS, PROVIDER#<id>)`, to list the registry in id order.
+pub fn provider_gsi1(provider_id: &str) -> (String, String) {
+    (
+        super::integrations::PROVIDERS_INDEX.to_owned(),
+        format!("PROVIDER#{provider_id}"),
+    )
+}
+
 pub fn connection(user_id: &str, provider: &str) -> Key {
     Key::new(
         user_partition(user_id),
@@ -279,6 +287,10 @@ mod tests {
         assert_eq!(api_key("ab"), Key::new("APIKEY#ab", "APIKEY"));
         assert_eq!(mfa("u1"), Key::new("USER#u1", "MFA"));
         assert_eq!(provider("p1"), Key::new("PROVIDER#p1", "META"));
+        assert_eq!(
+            provider_gsi1("p1"),
+            ("PROVIDERS".to_owned(), "PROVIDER#p1".to_owned())
+        );
         assert_eq!(
             connection("u1", "github"),
             Key::new("USER#u1", "CONNECTION#github")

@@ -12,12 +12,15 @@
 //! - `gates`: the route table of required plans and features (`LATCHKEY_GATES`).
 //! - `identities`: sign-in identities at OAuth/OIDC providers, keyed by (provider, subject).
 //! - `api_keys`: API keys (made, hashed, stored) and their scopes.
+//! - `integrations`: the provider registry, OAuth connections and provider API keys (records,
+//!   encryption contexts, id rules).
 
 pub mod api_keys;
 pub mod emails;
 pub mod gates;
 pub mod identities;
 pub mod ids;
+pub mod integrations;
 pub mod keys;
 pub mod mfa;
 pub mod one_time_token;

@@ -19,12 +19,17 @@
 //! - `oidc`: OpenID Connect discovery, JWKS and ID-token verification (cached per instance).
 //! - `social`: social login and account linking (the oauth group).
 //! - `workspaces`: workspaces, members and roles, invites, switching, waitlists.
+//! - `integrations`: the provider registry, provider API keys, Google search keys.
+//! - `connections`: OAuth connections to providers, their tokens kept encrypted and refreshed
+//!   once for many concurrent `valid-token` callers.
 
 pub mod accounts;
 pub mod api_keys;
 pub mod code_secret;
+pub mod connections;
 pub mod email_links;
 pub mod gate;
+pub mod integrations;
 pub mod mail_templates;
 pub mod mfa;
 pub mod oauth_flow;

@@ -116,6 +116,14 @@ pub struct Config {
     pub gates: Gates,
     /// `LATCHKEY_LOG_FORMAT`: `json` or `text` (default: `json` on Lambda, `text` elsewhere).
     pub log_json: bool,
+    /// `LATCHKEY_INBOX_VERIFY`: try the IMAP and SMTP logins before storing an inbox's
+    /// credentials (default `true`; `false` stores them unchecked).
+    pub inbox_verify: bool,
+    /// How long one IMAP or SMTP login attempt may take, connection and TLS included (5 s).
+    pub inbox_login_timeout: Duration,
+    /// Certificates (PEM) trusted for mail servers besides Mozilla's roots. Never read from the
+    /// environment: only tests set it, to trust their throw-away certificate.
+    pub inbox_extra_roots_pem: Option<String>,
 }
 
 /// A setting that is missing or malformed; the message names the variable.
@@ -283,6 +291,9 @@ impl Config {
                     ));
                 }
             },
+            inbox_verify: env.flag("LATCHKEY_INBOX_VERIFY", true)?,
+            inbox_login_timeout: Duration::from_secs(5),
+            inbox_extra_roots_pem: None,
         };
         if config.trusted_proxy_hops == 0 {
             return Err(env.error(

@@ -75,11 +75,15 @@ pub enum ErrorCode {
     MfaNotEnabled,
     /// 409: MFA confirm with no setup pending.
     MfaSetupRequired,
+    /// 400: the IMAP or SMTP server refused the inbox's login; the message says which.
+    InvalidInboxCredentials,
+    /// 400: the inbox's IMAP or SMTP server could not be reached (or offered no trusted TLS).
+    InboxUnreachable,
 }
 
 impl ErrorCode {
     /// Every code, for tests and documentation.
-    pub const ALL: [ErrorCode; 28] = [
+    pub const ALL: [ErrorCode; 30] = [
         Self::InvalidRequest,
         Self::WeakPassword,
         Self::InvalidLink,
@@ -108,6 +112,8 @@ impl ErrorCode {
         Self::MfaAlreadyEnabled,
         Self::MfaNotEnabled,
         Self::MfaSetupRequired,
+        Self::InvalidInboxCredentials,
+        Self::InboxUnreachable,
     ];
 
     /// The table: (machine code, HTTP status, title).
@@ -183,6 +189,16 @@ impl ErrorCode {
             Self::MfaAlreadyEnabled => ("mfa_already_enabled", StatusCode::CONFLICT, "Conflict"),
             Self::MfaNotEnabled => ("mfa_not_enabled", StatusCode::CONFLICT, "Conflict"),
             Self::MfaSetupRequired => ("mfa_setup_required", StatusCode::CONFLICT, "Conflict"),
+            Self::InvalidInboxCredentials => (
+                "invalid_inbox_credentials",
+                StatusCode::BAD_REQUEST,
+                "Invalid inbox credentials",
+            ),
+            Self::InboxUnreachable => (
+                "inbox_unreachable",
+                StatusCode::BAD_REQUEST,
+                "Inbox unreachable",
+            ),
         }
     }
 

@@ -16,6 +16,7 @@ mod gates;
 mod hardening;
 mod health;
 mod http_layer;
+mod inboxes;
 mod lambda_events;
 mod mail;
 mod mfa;

@@ -29,7 +29,7 @@
 //! | API key | `APIKEY#<sha256 hex>` | `APIKEY` | owner, name, scopes, expiry (`ttl`), claims snapshot; GSI1 `USER#<owner>` / `APIKEY#<id>` |
 //! | MFA | `USER#<id>` | `MFA` | (mfa group) TOTP secret encrypted, last used step |
 //! | provider, connection, provider key | `PROVIDER#<id>` / `USER#<id>` | `META` / `CONNECTION#<p>` / `PROVIDERKEY#<p>` | (integrations group) secrets encrypted |
-//! | inbox | `INBOX#<id>` | `META` | (inboxes group) credentials encrypted; GSI1 by human user id |
+//! | inbox | `INBOX#<id>` | `META` | (inboxes group) credentials encrypted; GSI1 `INBOXES#<workspace>` / `HUMAN#<human user id>#<id>` lists a workspace's inboxes |
 //! | challenge | `CHALLENGE#<id>` | `CHALLENGE` | (passkeys, oauth) ceremony state, `ttl` 5 min, consumed once |
 
 use crate::ports::Key;
@@ -223,6 +223,20 @@ pub fn inbox(inbox_id: &str) -> Key {
     Key::new(format!("INBOX#{inbox_id}"), META)
 }
 
+/// The GSI1 partition of a workspace's inboxes.
+pub fn inboxes_gsi1_partition(workspace_id: &str) -> String {
+    format!("INBOXES#{workspace_id}")
+}
+
+/// GSI1 of an inbox: `(INBOXES#<workspace>, HUMAN#<human user id>#<inbox id>)`, to list a
+/// workspace's inboxes, grouped by the platform's human user.
+pub fn inbox_gsi1(workspace_id: &str, human_user_id: &str, inbox_id: &str) -> (String, String) {
+    (
+        inboxes_gsi1_partition(workspace_id),
+        format!("HUMAN#{human_user_id}#{inbox_id}"),
+    )
+}
+
 /// A WebAuthn ceremony or an OAuth state, consumed once.
 pub fn challenge(challenge_id: &str) -> Key {
     Key::new(format!("CHALLENGE#{challenge_id}"), "CHALLENGE")
@@ -282,6 +296,10 @@ mod tests {
             Key::new("USER#u1", "PROVIDERKEY#openai")
         );
         assert_eq!(inbox("i1"), Key::new("INBOX#i1", "META"));
+        assert_eq!(
+            inbox_gsi1("w1", "h1", "i1"),
+            ("INBOXES#w1".to_owned(), "HUMAN#h1#i1".to_owned())
+        );
         assert_eq!(challenge("c1"), Key::new("CHALLENGE#c1", "CHALLENGE"));
         assert_eq!(
             recovery_code("u1", "ab"),

@@ -11,11 +11,13 @@
 //! - `plans`: plans, their order, and the features they grant.
 //! - `gates`: the route table of required plans and features (`LATCHKEY_GATES`).
 //! - `api_keys`: API keys (made, hashed, stored) and their scopes.
+//! - `inboxes`: agent inboxes (IMAP/SMTP or Google), their credential bundle and the hosted form's flow.
 
 pub mod api_keys;
 pub mod emails;
 pub mod gates;
 pub mod ids;
+pub mod inboxes;
 pub mod keys;
 pub mod mfa;
 pub mod one_time_token;

@@ -15,12 +15,15 @@
 //! - `one_time_tokens`, `email_links`, `mail_templates`: emailed links and codes (magic link,
 //!   email verification, password reset) and the mail they go out in.
 //! - `workspaces`: workspaces, members and roles, invites, switching, waitlists.
+//! - `inboxes`: agent inboxes (IMAP/SMTP checked by login, Google tokens), their confirmation,
+//!   the hosted IMAP form's flow, listing and deletion.
 
 pub mod accounts;
 pub mod api_keys;
 pub mod code_secret;
 pub mod email_links;
 pub mod gate;
+pub mod inboxes;
 pub mod mail_templates;
 pub mod mfa;
 pub mod one_time_tokens;

@@ -2,9 +2,12 @@
 //! default or is named in the error when it is missing or malformed, so a bad deployment fails at
 //! once with one clear line instead of on the first request.
 
+use std::borrow::Cow;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
+
+use secrecy::SecretString;
 
 use crate::domain::gates::Gates;
 use crate::domain::plans::PlanFeatures;
@@ -124,13 +127,16 @@ pub struct Config {
     /// Certificates (PEM) trusted for mail servers besides Mozilla's roots. Never read from the
     /// environment: only tests set it, to trust their throw-away certificate.
     pub inbox_extra_roots_pem: Option<String>,
+    /// Social login providers (`LATCHKEY_GOOGLE_*`, `LATCHKEY_GITHUB_*`, `LATCHKEY_OIDC_*`).
+    pub oauth: OAuthProviders,
 }
 
 /// A setting that is missing or malformed; the message names the variable.
 #[derive(Debug, thiserror::Error)]
 #[error("configuration error: {variable}: {problem}")]
 pub struct ConfigError {
-    pub variable: &'static str,
+    /// Owned for the per-provider names (`LATCHKEY_OIDC_<NAME>_ISSUER`).
+    pub variable: Cow<'static, str>,
     pub problem: String,
 }
 
@@ -294,6 +300,7 @@ impl Config {
             inbox_verify: env.flag("LATCHKEY_INBOX_VERIFY", true)?,
             inbox_login_timeout: Duration::from_secs(5),
             inbox_extra_roots_pem: None,
+            oauth: OAuthProviders::from_env(&env)?,
         };
         if config.trusted_proxy_hops == 0 {
             return Err(env.error(
@@ -336,8 +343,11 @@ impl Env<'_> {
             .filter(|v| !v.is_empty())
     }
 
-    fn error(&self, variable: &'static str, problem: String) -> ConfigError {
-        ConfigError { variable, problem }
+    fn error(&self, variable: impl Into<Cow<'static, str>>, problem: String) -> ConfigError {
+        ConfigError {
+            variable: variable.into(),
+            problem,
+        }
     }
 
     fn parse<T: std::str::FromStr>(
@@ -377,6 +387,182 @@ impl Env<'_> {
                     .collect()
             })
             .unwrap_or_default()
+    }
+}
+
+/// The social login providers that are enabled (a provider is enabled when its client id is
+/// set). API.md, "Social login and account linking", names every variable.
+#[derive(Clone, Debug, Default)]
+pub struct OAuthProviders {
+    /// `LATCHKEY_GOOGLE_CLIENT_ID`, `_CLIENT_SECRET`, `_ISSUER` [`https://accounts.google.com`].
+    pub google: Option<OidcProvider>,
+    /// `LATCHKEY_GITHUB_CLIENT_ID`, `_CLIENT_SECRET`, `_AUTHORIZE_URL`, `_TOKEN_URL`, `_API_URL`.
+    pub github: Option<GithubProvider>,
+    /// `LATCHKEY_OIDC_PROVIDERS=okta,entra`, each with `LATCHKEY_OIDC_<NAME>_ISSUER`,
+    /// `_CLIENT_ID`, `_CLIENT_SECRET`, `_SCOPES` [`openid email profile`].
+    pub oidc: Vec<OidcProvider>,
+}
+
+/// An OpenID Connect provider: everything else comes from its discovery document.
+#[derive(Clone, Debug)]
+pub struct OidcProvider {
+    /// Our name for it, the `{provider}` of the paths (`google`, `okta`).
+    pub name: String,
+    /// The issuer URL exactly as the ID tokens' `iss` says it (no trailing slash added).
+    pub issuer: String,
+    pub client_id: String,
+    pub client_secret: Option<SecretString>,
+    pub scopes: Vec<String>,
+}
+
+/// GitHub: OAuth 2 without OIDC; the identity comes from its REST API.
+#[derive(Clone, Debug)]
+pub struct GithubProvider {
+    pub client_id: String,
+    pub client_secret: Option<SecretString>,
+    pub authorize_url: String,
+    pub token_url: String,
+    /// The REST API base; `/user` and `/user/emails` are read.
+    pub api_url: String,
+}
+
+/// Default scopes of an OIDC provider.
+pub const OIDC_DEFAULT_SCOPES: &str = "openid email profile";
+/// What GitHub is asked for: the profile and the addresses with their verified flags.
+pub const GITHUB_SCOPES: &str = "read:user user:email";
+
+impl OAuthProviders {
+    /// The names of the enabled providers, in the order `/auth/login-methods` lists them.
+    pub fn names(&self) -> Vec<&str> {
+        let mut names = Vec::new();
+        if self.google.is_some() {
+            names.push("google");
+        }
+        if self.github.is_some() {
+            names.push("github");
+        }
+        names.extend(self.oidc.iter().map(|p| p.name.as_str()));
+        names
+    }
+
+    /// The OIDC provider of this name (Google included).
+    pub fn oidc(&self, name: &str) -> Option<&OidcProvider> {
+        self.google
+            .iter()
+            .chain(self.oidc.iter())
+            .find(|p| p.name == name)
+    }
+
+    fn from_env(env: &Env<'_>) -> Result<Self, ConfigError> {
+        let google = match env.get("LATCHKEY_GOOGLE_CLIENT_ID") {
+            None => None,
+            Some(client_id) => Some(OidcProvider {
+                name: "google".into(),
+                issuer: env.url(
+                    "LATCHKEY_GOOGLE_ISSUER".into(),
+                    "https://accounts.google.com",
+                )?,
+                client_id,
+                client_secret: env.secret("LATCHKEY_GOOGLE_CLIENT_SECRET"),
+                scopes: split_scopes(OIDC_DEFAULT_SCOPES),
+            }),
+        };
+        let github = match env.get("LATCHKEY_GITHUB_CLIENT_ID") {
+            None => None,
+            Some(client_id) => Some(GithubProvider {
+                client_id,
+                client_secret: env.secret("LATCHKEY_GITHUB_CLIENT_SECRET"),
+                authorize_url: env.url(
+                    "LATCHKEY_GITHUB_AUTHORIZE_URL".into(),
+                    "https://github.com/login/oauth/authorize",
+                )?,
+                token_url: env.url(
+                    "LATCHKEY_GITHUB_TOKEN_URL".into(),
+                    "https://github.com/login/oauth/access_token",
+                )?,
+                api_url: env
+                    .url("LATCHKEY_GITHUB_API_URL".into(), "https://api.github.com")?
+                    .trim_end_matches('/')
+                    .to_owned(),
+            }),
+        };
+        let mut oidc: Vec<OidcProvider> = Vec::new();
+        for name in env.list("LATCHKEY_OIDC_PROVIDERS") {
+            let name = name.to_lowercase();
+            let valid = !name.is_empty()
+                && name.len() <= 32
+                && name
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+            if !valid || ["google", "github"].contains(&name.as_str()) {
+                return Err(env.error(
+                    "LATCHKEY_OIDC_PROVIDERS",
+                    format!(
+                        "`{name}`: expected names of a-z 0-9 - (up to 32), not google or github"
+                    ),
+                ));
+            }
+            if oidc.iter().any(|p| p.name == name) {
+                return Err(env.error("LATCHKEY_OIDC_PROVIDERS", format!("`{name}` twice")));
+            }
+            let prefix = format!("LATCHKEY_OIDC_{}_", name.to_uppercase().replace('-', "_"));
+            let variable = |suffix: &str| format!("{prefix}{suffix}");
+            let issuer_variable = variable("ISSUER");
+            if env.get(&issuer_variable).is_none() {
+                return Err(env.error(issuer_variable, "required for this provider".into()));
+            }
+            let client_id_variable = variable("CLIENT_ID");
+            let client_id = env.get(&client_id_variable).ok_or_else(|| {
+                env.error(client_id_variable, "required for this provider".into())
+            })?;
+            oidc.push(OidcProvider {
+                issuer: env.url(issuer_variable.clone().into(), "")?,
+                client_id,
+                client_secret: env.secret(&variable("CLIENT_SECRET")),
+                scopes: split_scopes(
+                    &env.get(&variable("SCOPES"))
+                        .unwrap_or_else(|| OIDC_DEFAULT_SCOPES.into()),
+                ),
+                name,
+            });
+        }
+        Ok(Self {
+            google,
+            github,
+            oidc,
+        })
+    }
+}
+
+fn split_scopes(scopes: &str) -> Vec<String> {
+    scopes
+        .split([' ', ','])
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+impl Env<'_> {
+    /// A URL we will call or send people to: `https://`, or `http://` on loopback only.
+    fn url(&self, name: Cow<'static, str>, default: &str) -> Result<String, ConfigError> {
+        let raw = self.get(&name).unwrap_or_else(|| default.to_owned());
+        let allowed = url::Url::parse(&raw)
+            .ok()
+            .is_some_and(|url| crate::adapters::outbound::is_allowed_url(&url));
+        if !allowed {
+            return Err(self.error(
+                name,
+                format!("expected an https:// URL (http:// only on loopback), got `{raw}`"),
+            ));
+        }
+        Ok(raw)
+    }
+
+    /// A client secret. Optional here: only the functions that run a flow are given it (the
+    /// template keeps it out of the others' environment), and the flow refuses to start
+    /// without one where the provider needs it.
+    fn secret(&self, name: &str) -> Option<SecretString> {
+        self.get(name).map(SecretString::from)
     }
 }
 
@@ -504,6 +690,88 @@ mod tests {
         .unwrap();
         assert!(!config.gates.is_empty());
         assert_eq!(config.api_key_prefix, "agnt_sk_");
+    }
+
+    #[test]
+    fn oauth_providers_are_enabled_by_their_client_id_and_checked_at_start_up() {
+        let none = config(&[]).unwrap();
+        assert!(none.oauth.names().is_empty());
+        let all = config(&[
+            ("LATCHKEY_GOOGLE_CLIENT_ID", "g-id"),
+            ("LATCHKEY_GOOGLE_CLIENT_SECRET", "g-secret"),
+            ("LATCHKEY_GITHUB_CLIENT_ID", "gh-id"),
+            ("LATCHKEY_GITHUB_CLIENT_SECRET", "gh-secret"),
+            ("LATCHKEY_GITHUB_API_URL", "http://127.0.0.1:9/"),
+            ("LATCHKEY_OIDC_PROVIDERS", "okta, My-Idp"),
+            ("LATCHKEY_OIDC_OKTA_ISSUER", "https://example.okta.com"),
+            ("LATCHKEY_OIDC_OKTA_CLIENT_ID", "o-id"),
+            ("LATCHKEY_OIDC_MY_IDP_ISSUER", "http://localhost:8080/realm"),
+            ("LATCHKEY_OIDC_MY_IDP_CLIENT_ID", "m-id"),
+            ("LATCHKEY_OIDC_MY_IDP_SCOPES", "openid email"),
+        ])
+        .unwrap();
+        assert_eq!(all.oauth.names(), ["google", "github", "okta", "my-idp"]);
+        let google = all.oauth.oidc("google").unwrap();
+        assert_eq!(google.issuer, "https://accounts.google.com");
+        assert_eq!(google.scopes, ["openid", "email", "profile"]);
+        let github = all.oauth.github.as_ref().unwrap();
+        assert_eq!(github.api_url, "http://127.0.0.1:9");
+        assert_eq!(
+            github.token_url,
+            "https://github.com/login/oauth/access_token"
+        );
+        assert_eq!(
+            all.oauth.oidc("my-idp").unwrap().scopes,
+            ["openid", "email"]
+        );
+        assert!(all.oauth.oidc("okta").unwrap().client_secret.is_none());
+        assert!(google.client_secret.is_some());
+        assert!(
+            !format!("{all:?}").contains("g-secret"),
+            "secrets never print"
+        );
+
+        for (pairs, variable) in [
+            (
+                vec![
+                    ("LATCHKEY_GOOGLE_CLIENT_ID", "x"),
+                    ("LATCHKEY_GOOGLE_CLIENT_SECRET", "y"),
+                    ("LATCHKEY_GOOGLE_ISSUER", "http://accounts.example.com"),
+                ],
+                "LATCHKEY_GOOGLE_ISSUER",
+            ),
+            (
+                vec![
+                    ("LATCHKEY_GITHUB_CLIENT_ID", "x"),
+                    ("LATCHKEY_GITHUB_CLIENT_SECRET", "y"),
+                    ("LATCHKEY_GITHUB_TOKEN_URL", "ftp://github.com/token"),
+                ],
+                "LATCHKEY_GITHUB_TOKEN_URL",
+            ),
+            (
+                vec![("LATCHKEY_OIDC_PROVIDERS", "okta")],
+                "LATCHKEY_OIDC_OKTA_ISSUER",
+            ),
+            (
+                vec![
+                    ("LATCHKEY_OIDC_PROVIDERS", "okta"),
+                    ("LATCHKEY_OIDC_OKTA_ISSUER", "https://o.example"),
+                ],
+                "LATCHKEY_OIDC_OKTA_CLIENT_ID",
+            ),
+            (
+                vec![("LATCHKEY_OIDC_PROVIDERS", "google")],
+                "LATCHKEY_OIDC_PROVIDERS",
+            ),
+            (
+                vec![("LATCHKEY_OIDC_PROVIDERS", "a b")],
+                "LATCHKEY_OIDC_PROVIDERS",
+            ),
+        ] {
+            let error = config(&pairs).unwrap_err();
+            assert_eq!(error.variable, variable, "{pairs:?}");
+            assert!(!error.to_string().contains('\n'), "one line: {error}");
+        }
     }
 
     #[test]

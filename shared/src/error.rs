@@ -79,11 +79,26 @@ pub enum ErrorCode {
     InvalidInboxCredentials,
     /// 400: the inbox's IMAP or SMTP server could not be reached (or offered no trusted TLS).
     InboxUnreachable,
+    /// 400: an OAuth callback's `state` is missing, unknown, spent, expired or of another flow.
+    InvalidOAuthState,
+    /// 401: the provider's ID token fails a check (signature, `alg`, `iss`, `aud`, `exp`, `iat`,
+    /// `nonce`).
+    InvalidIdToken,
+    /// 400: the OAuth provider refused (the person denied consent, the code was rejected).
+    OAuthRefused,
+    /// 502: the OAuth provider could not be reached or answered something unusable.
+    ProviderUnavailable,
+    /// 409: an account with the provider's email exists and cannot be linked automatically.
+    AccountExists,
+    /// 409: the provider identity is already linked to another user.
+    IdentityTaken,
+    /// 409: unlinking would leave the account without a way to sign in.
+    LastSignInMethod,
 }
 
 impl ErrorCode {
     /// Every code, for tests and documentation.
-    pub const ALL: [ErrorCode; 30] = [
+    pub const ALL: [ErrorCode; 37] = [
         Self::InvalidRequest,
         Self::WeakPassword,
         Self::InvalidLink,
@@ -114,6 +129,13 @@ impl ErrorCode {
         Self::MfaSetupRequired,
         Self::InvalidInboxCredentials,
         Self::InboxUnreachable,
+        Self::InvalidOAuthState,
+        Self::InvalidIdToken,
+        Self::OAuthRefused,
+        Self::ProviderUnavailable,
+        Self::AccountExists,
+        Self::IdentityTaken,
+        Self::LastSignInMethod,
     ];
 
     /// The table: (machine code, HTTP status, title).
@@ -199,6 +221,25 @@ impl ErrorCode {
                 StatusCode::BAD_REQUEST,
                 "Inbox unreachable",
             ),
+            Self::InvalidOAuthState => (
+                "invalid_oauth_state",
+                StatusCode::BAD_REQUEST,
+                "Invalid OAuth state",
+            ),
+            Self::InvalidIdToken => (
+                "invalid_id_token",
+                StatusCode::UNAUTHORIZED,
+                "Invalid ID token",
+            ),
+            Self::OAuthRefused => ("oauth_refused", StatusCode::BAD_REQUEST, "OAuth refused"),
+            Self::ProviderUnavailable => (
+                "provider_unavailable",
+                StatusCode::BAD_GATEWAY,
+                "Bad Gateway",
+            ),
+            Self::AccountExists => ("account_exists", StatusCode::CONFLICT, "Conflict"),
+            Self::IdentityTaken => ("identity_taken", StatusCode::CONFLICT, "Conflict"),
+            Self::LastSignInMethod => ("last_sign_in_method", StatusCode::CONFLICT, "Conflict"),
         }
     }
 

@@ -11,6 +11,7 @@ use crate::adapters::{ses::SesMailer, system::OsRandom, system::SystemClock};
 use crate::config::{Backend, Config};
 use crate::ports::{Cipher, Clock, MailLogin, Mailer, Random, Table};
 use crate::services::code_secret::CodeSecret;
+use crate::services::oidc::OidcCache;
 use crate::services::profiles::ProfileCache;
 use crate::services::tokens::SigningKeys;
 
@@ -30,6 +31,8 @@ pub struct AppState {
     pub profiles: Arc<ProfileCache>,
     /// Tries IMAP and SMTP logins before an inbox's credentials are stored (the inboxes group).
     pub mail_login: Arc<dyn MailLogin>,
+    /// OIDC providers' discovery documents and keys, cached for the life of the instance.
+    pub oidc: Arc<OidcCache>,
 }
 
 /// Start-up failed; the message says what to fix.
@@ -139,6 +142,7 @@ impl AppState {
             signing_keys: Arc::default(),
             code_secret: Arc::default(),
             profiles: Arc::default(),
+            oidc: Arc::default(),
         }
     }
 }

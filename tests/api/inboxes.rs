@@ -10,12 +10,13 @@ use futures::future::join_all;
 use http::{Method, Request};
 use latchkey::adapters::dynamodb::DynamoTable;
 use latchkey::adapters::system::SystemClock;
+use latchkey::config::OidcProvider;
 use latchkey::domain::keys;
 use latchkey::ports::{Item, Table};
 use latchkey_tests::on_both_backends;
 use latchkey_tests::{
-    Backend, MailServers, SentMail, SignedIn, TestApp, TestResponse, aws_sdk_config, unique,
-    unique_email,
+    Backend, MailServers, MockProvider, SentMail, SignedIn, Tamper, TestApp, TestResponse,
+    aws_sdk_config, unique, unique_email,
 };
 use serde_json::{Value, json};
 
@@ -671,6 +672,178 @@ async fn the_hosted_form_connects_an_inbox_and_shows_the_confirmation_step(backe
     assert_eq!(list(&app, &platform).await.len(), 1);
 }
 
+// ---- Google --------------------------------------------------------------------------------
+
+/// A test app whose Google is the mock provider.
+async fn app_with_google(backend: Backend, provider: &MockProvider, allowed: &str) -> TestApp {
+    let issuer = provider.issuer.clone();
+    let allowed = allowed.to_owned();
+    TestApp::spawn_with(backend, move |config| {
+        config.oauth.google = Some(OidcProvider {
+            name: "google".into(),
+            issuer,
+            client_id: "latchkey-inboxes".into(),
+            client_secret: Some("google-client-secret".to_owned().into()),
+            scopes: vec!["openid".into(), "email".into(), "profile".into()],
+        });
+        config.redirect_allow_list = vec![allowed];
+    })
+    .await
+}
+
+async fn the_google_flow_connects_an_active_inbox_and_redirects_with_its_id(backend: Backend) {
+    let provider = MockProvider::start().await;
+    let email = unique_email("gmail");
+    provider
+        .set_claims(json!({"sub": "g-42", "email": email, "email_verified": true, "name": "Ada"}))
+        .await;
+    let after = "https://platform.example/inbox-connected";
+    let app = app_with_google(backend, &provider, after).await;
+    let platform = app.signed_up().await;
+
+    let url = post(
+        &app,
+        &platform,
+        "/human/v0/auth/url",
+        &json!({"human_user_id": "human-g", "provider": "google_oauth",
+                "email_address": email, "redirect_uri": after}),
+    )
+    .await;
+    assert_eq!(url.status, 200, "{}", url.text);
+    assert_eq!(url.json["provider"], "google_oauth");
+    let authorization_url = url.json["authorization_url"].as_str().unwrap();
+    assert!(
+        authorization_url.starts_with(&provider.issuer),
+        "{authorization_url}"
+    );
+    for part in [
+        "access_type=offline",
+        "code_challenge_method=S256",
+        "https%3A%2F%2Fmail.google.com%2F",
+        "prompt=consent",
+    ] {
+        assert!(
+            authorization_url.contains(part),
+            "{part} in {authorization_url}"
+        );
+    }
+    let back = provider.consent(authorization_url).await;
+    assert!(back.contains("/human/v0/auth/callback?"), "{back}");
+    let callback = &back[back.find("/human/").unwrap()..];
+
+    let finished = app.get(callback).await;
+
+    assert_eq!(finished.status, 302, "{}", finished.text);
+    let location = finished.header("location").unwrap();
+    assert!(location.starts_with(after), "{location}");
+    assert!(location.contains("status=active"), "{location}");
+    let inbox_id = query_value(location, "inbox_id").expect("inbox_id in the redirect");
+    let listed = list(&app, &platform).await;
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0]["inbox_id"], inbox_id.as_str());
+    assert_eq!(listed[0]["provider"], "google_oauth");
+    assert_eq!(listed[0]["status"], "active");
+    assert_eq!(listed[0]["email_address"], email.as_str());
+    assert_eq!(listed[0]["human_user_id"], "human-g");
+    assert_eq!(provider.token_requests("authorization_code").await, 1);
+    // The state is spent: the same callback again is refused, and nothing more is stored.
+    app.get(callback)
+        .await
+        .assert_error(400, "invalid_oauth_state");
+    assert_eq!(list(&app, &platform).await.len(), 1);
+}
+
+async fn a_google_callback_without_a_redirect_answers_the_inbox(backend: Backend) {
+    let provider = MockProvider::start().await;
+    let email = unique_email("gmail");
+    provider
+        .set_claims(json!({"sub": "g-43", "email": email, "email_verified": true}))
+        .await;
+    let app = app_with_google(backend, &provider, "https://platform.example/x").await;
+    let platform = app.signed_up().await;
+    let url = post(
+        &app,
+        &platform,
+        "/human/v0/auth/url",
+        &json!({"human_user_id": "human-g", "provider": "google_oauth",
+                "redirect_uri": "https://evil.example/"}),
+    )
+    .await;
+    assert_eq!(url.status, 200, "{}", url.text);
+    let back = provider
+        .consent(url.json["authorization_url"].as_str().unwrap())
+        .await;
+
+    let finished = app.get(&back[back.find("/human/").unwrap()..]).await;
+
+    assert_eq!(finished.status, 200, "{}", finished.text);
+    assert_eq!(finished.json["status"], "active");
+    assert_eq!(finished.json["provider"], "google_oauth");
+    assert_eq!(finished.json["email_address"], email.as_str());
+}
+
+async fn google_refusals_store_nothing(backend: Backend) {
+    let provider = MockProvider::start().await;
+    provider
+        .set_claims(json!({"sub": "g-44", "email": unique_email("gmail"), "email_verified": false}))
+        .await;
+    let app = app_with_google(backend, &provider, "https://platform.example/x").await;
+    let platform = app.signed_up().await;
+    let begin = || async {
+        let url = post(
+            &app,
+            &platform,
+            "/human/v0/auth/url",
+            &json!({"human_user_id": "h", "provider": "google_oauth"}),
+        )
+        .await;
+        assert_eq!(url.status, 200, "{}", url.text);
+        let back = provider
+            .consent(url.json["authorization_url"].as_str().unwrap())
+            .await;
+        back[back.find("/human/").unwrap()..].to_owned()
+    };
+
+    // An address Google does not vouch for.
+    let unverified = app.get(&begin().await).await;
+    // A tampered ID token.
+    provider
+        .set_claims(json!({"sub": "g-44", "email": unique_email("gmail"), "email_verified": true}))
+        .await;
+    let callback = begin().await;
+    provider.spoil_next_id_token(Tamper::BadSignature).await;
+    let forged = app.get(&callback).await;
+    // Google refuses the code.
+    let callback = begin().await;
+    provider
+        .fail_next_token_request(400, json!({"error": "invalid_grant"}))
+        .await;
+    let refused = app.get(&callback).await;
+    // A state we never issued.
+    let foreign = app
+        .get("/human/v0/auth/callback?code=abc&state=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA")
+        .await;
+
+    unverified.assert_error(401, "invalid_id_token");
+    forged.assert_error(401, "invalid_id_token");
+    refused.assert_error(400, "oauth_refused");
+    foreign.assert_error(400, "invalid_oauth_state");
+    assert!(list(&app, &platform).await.is_empty());
+}
+
+async fn google_is_404_when_not_configured(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let platform = app.signed_up().await;
+    post(
+        &app,
+        &platform,
+        "/human/v0/auth/url",
+        &json!({"human_user_id": "h", "provider": "google_oauth"}),
+    )
+    .await
+    .assert_error(404, "not_found");
+}
+
 // ---- secrets at rest -----------------------------------------------------------------------
 
 /// A DynamoDB table the test can scan by name (the harness's tables are anonymous).
@@ -769,6 +942,10 @@ on_both_backends!(
     twenty_concurrent_confirmations_give_exactly_one_success,
     a_confirmation_redirect_is_followed_only_when_allowed,
     the_hosted_form_connects_an_inbox_and_shows_the_confirmation_step,
+    the_google_flow_connects_an_active_inbox_and_redirects_with_its_id,
+    a_google_callback_without_a_redirect_answers_the_inbox,
+    google_refusals_store_nothing,
+    google_is_404_when_not_configured,
     no_mail_password_or_oauth_token_is_stored_in_plain_text,
 );
 

@@ -21,6 +21,7 @@ mod lambda_events;
 mod mail;
 mod mfa;
 mod nginx;
+mod oauth_flow;
 mod openapi;
 mod races;
 mod routes;

@@ -51,6 +51,7 @@ pub fn routes() -> Routes {
         .declare(routes!(create_auth_tokens))
         .declare(routes!(confirm_auth, confirm_auth_link))
         .declare(routes!(imap_form, imap_form_post))
+        .declare(routes!(google_callback))
         .declare(routes!(list_inboxes))
         .declare(routes!(delete_inbox))
 }
@@ -105,8 +106,11 @@ struct AuthUrl {
 #[utoipa::path(post, path = "/human/v0/auth/url", operation_id = "createInboxAuthUrl",
     tag = "inboxes", summary = "The URL a human opens to connect a mailbox",
     description = "`imap`: the hosted IMAP/SMTP credential form (its `state` lives 30 minutes). \
-        `google_oauth`: Google's consent URL with the mail scopes, offline access and PKCE \
-        (answered `404 not_found` while Google is not configured).",
+        `google_oauth`: Google's consent URL (PKCE S256, offline access, a fresh consent so a \
+        refresh token comes back; the state lives 10 minutes) with the scopes \
+        `https://mail.google.com/ openid email`, or `scopes` plus `openid email`; Google sends \
+        the person back to `/human/v0/auth/callback`. `404 not_found` while Google is not \
+        configured (`LATCHKEY_GOOGLE_CLIENT_ID`).",
     request_body = AuthUrlBody,
     security(("bearerAuth" = []), ("apiKeyHeader" = []), ("cookieAuth" = [], "csrfToken" = [])),
     responses(
@@ -116,6 +120,8 @@ struct AuthUrl {
         (status = 403, description = INBOX_FORBIDDEN, body = ErrorResponse),
         (status = 404, description = "`not_found`: Google is not configured.", body = ErrorResponse),
         (status = 413, description = errors::TOO_LARGE, body = ErrorResponse),
+        (status = 502, description = "`provider_unavailable`: Google's discovery document could \
+            not be read.", body = ErrorResponse),
         (status = 415, description = errors::UNSUPPORTED, body = ErrorResponse),
         (status = "default", description = errors::OTHER, body = ErrorResponse),
     ))]
@@ -148,10 +154,20 @@ async fn create_auth_url(
             }))
         }
         Provider::GoogleOauth => {
-            let _ = body.scopes;
-            Err(Error::not_found(
-                "Google is not configured on this deployment",
-            ))
+            let (authorization_url, flow_state) = inboxes::begin_google(
+                &state,
+                &owner,
+                &body.human_user_id,
+                email.as_ref(),
+                body.redirect_uri.as_deref(),
+                body.scopes.as_deref(),
+            )
+            .await?;
+            Ok(Json(AuthUrl {
+                authorization_url,
+                provider: Provider::GoogleOauth,
+                state: flow_state,
+            }))
         }
     }
 }
@@ -708,4 +724,62 @@ async fn delete_inbox(
     let owner = owner(&state, &caller).await?;
     inboxes::delete(&state, &owner.workspace_id, &inbox_id).await?;
     Ok(Json(Success::new()))
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+struct CallbackQuery {
+    #[serde(default)]
+    code: Option<String>,
+    #[serde(default)]
+    state: Option<String>,
+    /// Google's refusal (`access_denied` when the person declined).
+    #[serde(default)]
+    error: Option<String>,
+}
+
+/// `GET /human/v0/auth/callback`: Google sends the person back here after consent.
+#[utoipa::path(get, path = "/human/v0/auth/callback", operation_id = "googleInboxCallback",
+    tag = "inboxes", summary = "Google's redirect back after consent",
+    description = "Takes the flow's state (once, within 10 minutes), exchanges the code with its \
+        PKCE verifier, verifies the ID token (the address must be verified by Google) and stores \
+        the Gmail tokens encrypted: the inbox is `active` at once (Google proved the address). \
+        Then `302` to the `redirect_uri` given at `/human/v0/auth/url` (when on the allow-list) \
+        with `inbox_id` and `status` added to its query, or `200` with the inbox.",
+    params(CallbackQuery),
+    responses(
+        (status = 200, description = "The inbox is active.", body = ConfirmedInbox),
+        (status = 302, description = "The inbox is active; on to the platform's page.",
+            headers(("Location" = String, description = "The redirect_uri with inbox_id and status."))),
+        (status = 400, description = "`invalid_request`: no `code` (or Google's `error`). \
+            `invalid_oauth_state`: the state is missing, unknown, used or expired. \
+            `oauth_refused`: Google refused the code.", body = ErrorResponse),
+        (status = 401, description = "`invalid_id_token`: the ID token failed a check, or Google \
+            did not vouch for the address.", body = ErrorResponse),
+        (status = 404, description = "`not_found`: Google is not configured.", body = ErrorResponse),
+        (status = 502, description = "`provider_unavailable`: Google could not be reached.",
+            body = ErrorResponse),
+        (status = "default", description = errors::OTHER, body = ErrorResponse),
+    ))]
+async fn google_callback(
+    State(state): State<AppState>,
+    Query(query): Query<CallbackQuery>,
+) -> Result<Response> {
+    let state_param = query.state.unwrap_or_default();
+    let Some(code) = query.code.filter(|code| !code.is_empty()) else {
+        let problem = match query.error.as_deref() {
+            Some("access_denied") => "the person declined the consent",
+            Some(_) => "Google answered an error instead of a code",
+            None => "is required",
+        };
+        return Err(Error::invalid_field("code", problem));
+    };
+    let (inbox, redirect) = inboxes::finish_google(&state, &code, &state_param).await?;
+    Ok(match redirect {
+        Some(redirect) => redirect_to(&with_query(
+            &redirect,
+            &[("inbox_id", &inbox.inbox_id), ("status", "active")],
+        )),
+        None => Json(inbox).into_response(),
+    })
 }

@@ -9,6 +9,7 @@ pub mod kms;
 pub mod local_cipher;
 #[cfg(feature = "inbox-check")]
 pub mod mail_login;
+pub mod outbound;
 #[cfg(feature = "local")]
 pub mod outbox;
 #[cfg(feature = "local")]

@@ -31,6 +31,9 @@
 //! | provider, connection, provider key | `PROVIDER#<id>` / `USER#<id>` | `META` / `CONNECTION#<p>` / `PROVIDERKEY#<p>` | (integrations group) secrets encrypted |
 //! | inbox | `INBOX#<id>` | `META` | (inboxes group) credentials encrypted; GSI1 `INBOXES#<workspace>` / `HUMAN#<human user id>#<id>` lists a workspace's inboxes |
 //! | challenge | `CHALLENGE#<id>` | `CHALLENGE` | (passkeys, oauth) ceremony state, `ttl` 5 min, consumed once |
+//! | inbox | `INBOX#<id>` | `META` | (inboxes group) credentials encrypted; GSI1 by human user id |
+//! | challenge | `CHALLENGE#<id>` | `CHALLENGE` | (passkeys) ceremony state, `ttl` 5 min, consumed once |
+//! | OAuth flow | `OAUTHFLOW#<sha256 hex of state>` | `OAUTHFLOW` | purpose, provider, payload, `ttl` 10 min; consumed once by a conditional delete |
 
 use crate::ports::Key;
 
@@ -238,6 +241,12 @@ pub fn inbox_gsi1(workspace_id: &str, human_user_id: &str, inbox_id: &str) -> (S
 }
 
 /// A WebAuthn ceremony or an OAuth state, consumed once.
+/// A pending OAuth authorization-code flow, by the SHA-256 (hex) of its `state`.
+pub fn oauth_flow(state_hash: &str) -> Key {
+    Key::new(format!("OAUTHFLOW#{state_hash}"), "OAUTHFLOW")
+}
+
+/// A WebAuthn ceremony, consumed once.
 pub fn challenge(challenge_id: &str) -> Key {
     Key::new(format!("CHALLENGE#{challenge_id}"), "CHALLENGE")
 }
@@ -301,6 +310,7 @@ mod tests {
             ("INBOXES#w1".to_owned(), "HUMAN#h1#i1".to_owned())
         );
         assert_eq!(challenge("c1"), Key::new("CHALLENGE#c1", "CHALLENGE"));
+        assert_eq!(oauth_flow("ab"), Key::new("OAUTHFLOW#ab", "OAUTHFLOW"));
         assert_eq!(
             recovery_code("u1", "ab"),
             Key::new("USER#u1", "RECOVERY#ab")

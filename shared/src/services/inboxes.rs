@@ -588,3 +588,191 @@ pub async fn finish_form(
     let pending = create_pending(state, &owner, new, Credentials::Imap { imap, smtp }).await?;
     Ok((pending, flow.redirect_uri))
 }
+
+// ---- Google (the shared OAuth flow, `services::oauth_flow`) ---------------------------------
+
+/// The purpose under which an inbox's Google flow is filed.
+pub const GOOGLE_FLOW_PURPOSE: &str = "inbox";
+
+/// Google's redirect back to us (registered with Google as `<public URL>` + this path).
+pub const GOOGLE_CALLBACK_PATH: &str = "/human/v0/auth/callback";
+
+/// The scopes asked for unless the platform names its own (API.md: full Gmail access, and who
+/// the person is). `openid email` are always added: the ID token proves the mailbox's address.
+pub const GOOGLE_DEFAULT_SCOPES: [&str; 3] = ["https://mail.google.com/", "openid", "email"];
+
+/// What the Google flow carries from `/auth/url` to the callback.
+#[derive(Clone, Debug, Serialize, serde::Deserialize)]
+pub struct GoogleFlow {
+    pub workspace_id: String,
+    pub user_id: String,
+    pub human_user_id: String,
+    pub scopes: Vec<String>,
+    #[serde(default)]
+    pub redirect_uri: Option<String>,
+}
+
+/// Google's settings, or `404` when this deployment has none.
+fn google(state: &AppState) -> Result<&crate::config::OidcProvider> {
+    state
+        .config
+        .oauth
+        .google
+        .as_ref()
+        .ok_or_else(|| Error::not_found("Google is not configured on this deployment"))
+}
+
+async fn google_endpoints(
+    state: &AppState,
+    scopes: &[String],
+    login_hint: Option<&str>,
+) -> Result<crate::services::oauth_flow::Endpoints> {
+    use crate::services::{oauth_flow, oidc};
+    let provider = google(state)?;
+    let metadata = oidc::metadata(state, provider).await?;
+    let mut extra = vec![
+        // A refresh token comes back only for offline access, and again only on a fresh consent.
+        ("access_type".to_owned(), "offline".to_owned()),
+        ("prompt".to_owned(), "consent".to_owned()),
+        ("include_granted_scopes".to_owned(), "true".to_owned()),
+    ];
+    if let Some(hint) = login_hint {
+        extra.push(("login_hint".to_owned(), hint.to_owned()));
+    }
+    Ok(oauth_flow::Endpoints {
+        provider: "google".to_owned(),
+        authorize_url: metadata.authorization_endpoint.clone(),
+        token_url: metadata.token_endpoint.clone(),
+        revocation_url: metadata.revocation_endpoint.clone(),
+        client_id: provider.client_id.clone(),
+        client_secret: provider.client_secret.clone(),
+        scopes: scopes.to_vec(),
+        extra_authorize_params: extra,
+        redirect_uri: format!("{}{GOOGLE_CALLBACK_PATH}", state.config.public_url),
+        client_auth: oauth_flow::ClientAuth::BasicHeader,
+    })
+}
+
+/// The scopes of a flow: the platform's, or the default mail scopes; `openid email` always.
+pub fn google_scopes(requested: Option<&[String]>) -> Vec<String> {
+    let mut scopes: Vec<String> = match requested {
+        Some(requested) if !requested.is_empty() => requested
+            .iter()
+            .map(|scope| scope.trim().to_owned())
+            .filter(|scope| !scope.is_empty())
+            .collect(),
+        _ => GOOGLE_DEFAULT_SCOPES
+            .iter()
+            .map(|s| (*s).to_owned())
+            .collect(),
+    };
+    for needed in ["openid", "email"] {
+        if !scopes.iter().any(|scope| scope == needed) {
+            scopes.push(needed.to_owned());
+        }
+    }
+    scopes
+}
+
+/// Start connecting a Gmail inbox: Google's consent URL (PKCE, offline access) and its state,
+/// filed for ten minutes.
+pub async fn begin_google(
+    state: &AppState,
+    owner: &Owner,
+    human_user_id: &str,
+    email: Option<&EmailAddress>,
+    redirect_uri: Option<&str>,
+    scopes: Option<&[String]>,
+) -> Result<(String, String)> {
+    let scopes = google_scopes(scopes);
+    let endpoints = google_endpoints(state, &scopes, email.map(EmailAddress::as_str)).await?;
+    let flow = GoogleFlow {
+        workspace_id: owner.workspace_id.clone(),
+        user_id: owner.user_id.clone(),
+        human_user_id: human_user_id.to_owned(),
+        scopes,
+        redirect_uri: crate::services::email_links::allowed_redirect(&state.config, redirect_uri),
+    };
+    let started =
+        crate::services::oauth_flow::begin(state, &endpoints, GOOGLE_FLOW_PURPOSE, &flow, true)
+            .await?;
+    Ok((started.authorization_url, started.state))
+}
+
+/// Google sent the person back: the flow is taken (once), the code exchanged with its PKCE
+/// verifier, the ID token verified (its address must be verified by Google), and the inbox stored
+/// `active` with the tokens encrypted. Answers the inbox and where to send the person next.
+pub async fn finish_google(
+    state: &AppState,
+    code: &str,
+    state_param: &str,
+) -> Result<(ConfirmedInbox, Option<String>)> {
+    use crate::services::{oauth_flow, oidc};
+    use secrecy::ExposeSecret;
+    let flow = oauth_flow::consume::<GoogleFlow>(state, state_param, GOOGLE_FLOW_PURPOSE).await?;
+    let endpoints = google_endpoints(state, &flow.payload.scopes, None).await?;
+    let tokens = oauth_flow::exchange(&endpoints, code, &flow).await?;
+    let id_token = tokens.id_token.as_ref().ok_or_else(|| {
+        Error::new(
+            ErrorCode::InvalidIdToken,
+            "Google sent no ID token; the mailbox's address is unknown",
+        )
+    })?;
+    let claims = oidc::verify_id_token(
+        state,
+        google(state)?,
+        id_token.expose_secret(),
+        flow.nonce.as_deref(),
+    )
+    .await?;
+    let email = match claims.email.as_deref() {
+        Some(email) if claims.email_verified => EmailAddress::parse(email).map_err(|_| {
+            Error::new(
+                ErrorCode::InvalidIdToken,
+                "Google's address is not an address",
+            )
+        })?,
+        _ => {
+            return Err(Error::new(
+                ErrorCode::InvalidIdToken,
+                "Google did not vouch for the mailbox's address",
+            ));
+        }
+    };
+    let now = state.clock.unix();
+    let credentials = Credentials::GoogleOauth {
+        oauth: crate::domain::inboxes::OauthTokens {
+            access_token: tokens.access_token.expose_secret().to_owned(),
+            refresh_token: tokens
+                .refresh_token
+                .as_ref()
+                .map(|token| token.expose_secret().to_owned()),
+            expires_at: tokens.expires_in.map(|seconds| now + seconds as i64),
+            scope: tokens.scope.clone(),
+        },
+    };
+    let owner = Owner {
+        workspace_id: flow.payload.workspace_id,
+        user_id: flow.payload.user_id,
+    };
+    let new = NewInbox {
+        human_user_id: flow.payload.human_user_id,
+        email,
+        confirmation_redirect_url: None,
+        enable_deep_backfill: false,
+        enable_semantic_search: false,
+    };
+    let inbox = create_active(state, &owner, new, credentials).await?;
+    tracing::info!(inbox_id = %inbox.inbox_id, "Gmail inbox connected");
+    Ok((
+        ConfirmedInbox {
+            confirmed_at: timestamp(now),
+            email_address: inbox.email_address,
+            inbox_id: inbox.inbox_id,
+            provider: inbox.provider,
+            status: inbox.status,
+            redirect: None,
+        },
+        flow.payload.redirect_uri,
+    ))
+}

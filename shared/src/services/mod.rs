@@ -14,6 +14,9 @@
 //! - `gate`: the one decision (caller + method + path + gates) behind every door.
 //! - `one_time_tokens`, `email_links`, `mail_templates`: emailed links and codes (magic link,
 //!   email verification, password reset) and the mail they go out in.
+//! - `oauth_flow`: the OAuth 2 authorization-code flow (PKCE, state, nonce, token exchange,
+//!   refresh, revocation) shared by social login, integrations and inboxes.
+//! - `oidc`: OpenID Connect discovery, JWKS and ID-token verification (cached per instance).
 //! - `workspaces`: workspaces, members and roles, invites, switching, waitlists.
 //! - `inboxes`: agent inboxes (IMAP/SMTP checked by login, Google tokens), their confirmation,
 //!   the hosted IMAP form's flow, listing and deletion.
@@ -26,6 +29,8 @@ pub mod gate;
 pub mod inboxes;
 pub mod mail_templates;
 pub mod mfa;
+pub mod oauth_flow;
+pub mod oidc;
 pub mod one_time_tokens;
 pub mod passwords;
 pub mod plans;

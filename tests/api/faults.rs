@@ -31,7 +31,7 @@ struct Lane {
 impl Lane {
     async fn open() -> Self {
         let control = fault_proxy();
-        let lane: Value = reqwest::Client::new()
+        let lane: Value = latchkey_tests::http_client()
             .post(format!("{control}/lanes"))
             .send()
             .await
@@ -48,7 +48,7 @@ impl Lane {
     }
 
     async fn set(&self, rules: Value) {
-        reqwest::Client::new()
+        latchkey_tests::http_client()
             .put(format!("{}/lanes/{}/faults", self.control, self.port))
             .json(&json!({ "rules": rules }))
             .send()
@@ -78,7 +78,7 @@ impl Lane {
 
     async fn close(self) {
         // Best effort: the proxy stops with the test run anyway.
-        let _ = reqwest::Client::new()
+        let _ = latchkey_tests::http_client()
             .delete(format!("{}/lanes/{}", self.control, self.port))
             .send()
             .await;

@@ -216,7 +216,7 @@ async fn nginx_passes_business_users_and_keys_and_shows_seed_001s_refusals(backe
     let upstream = serve(stub_upstream()).await;
     let (_nginx, port) = Nginx::start(latchkey, upstream).await;
     let url = format!("http://127.0.0.1:{port}/reports/1?format=csv");
-    let client = reqwest::Client::new();
+    let client = latchkey_tests::http_client();
 
     let free_bearer = format!("Bearer {}", free.access_token());
     let (status, body) = get(&client, &url, Some(("authorization", &free_bearer))).await;

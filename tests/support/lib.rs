@@ -34,6 +34,19 @@ pub use mail_servers::MailServers;
 pub use oauth::{MockProvider, Tamper};
 pub use python::test_python;
 
+/// A builder for the tests' own HTTP clients (to peers on loopback). reqwest carries no crypto
+/// provider of its own in this workspace (aws-lc-rs only, no ring), so every client must be built
+/// after `install_crypto_provider`: build them here.
+pub fn http_client_builder() -> reqwest::ClientBuilder {
+    latchkey::adapters::outbound::install_crypto_provider();
+    reqwest::Client::builder()
+}
+
+/// A default test HTTP client (see `http_client_builder`).
+pub fn http_client() -> reqwest::Client {
+    http_client_builder().build().expect("an HTTP client")
+}
+
 /// The workspace root (where `template.yaml`, `events/` and `functions/` are).
 pub fn workspace_root() -> std::path::PathBuf {
     std::path::Path::new(env!("CARGO_MANIFEST_DIR"))

@@ -155,7 +155,9 @@ pub fn parse_eml(raw: &[u8]) -> Result<SentMail, String> {
 pub async fn ses_mail() -> Vec<SentMail> {
     // A path of tests/moto_serial.py: only SES's messages, not moto's whole state.
     let url = format!("{}/latchkey/ses-messages", aws_endpoint());
-    let data: Value = reqwest::get(&url)
+    let data: Value = crate::http_client()
+        .get(&url)
+        .send()
         .await
         .and_then(|response| response.error_for_status())
         .unwrap_or_else(|e| panic!("GET {url}: {e}"))

@@ -56,7 +56,7 @@ impl MockProvider {
     /// A new issuer whose identity is `sub` with no email until `set_claims`.
     pub async fn start() -> MockProvider {
         let control = oauth_mock_control();
-        let client = reqwest::Client::new();
+        let client = crate::http_client();
         let created: Value = client
             .post(format!("{control}/issuers"))
             .send()
@@ -144,7 +144,7 @@ impl MockProvider {
     /// our service produced and return the `Location` the provider redirects to (our callback,
     /// with `code` and `state`).
     pub async fn consent(&self, authorization_url: &str) -> String {
-        let client = reqwest::Client::builder()
+        let client = crate::http_client_builder()
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .expect("client");

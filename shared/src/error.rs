@@ -75,6 +75,10 @@ pub enum ErrorCode {
     MfaNotEnabled,
     /// 409: MFA confirm with no setup pending.
     MfaSetupRequired,
+    /// 400: the IMAP or SMTP server refused the inbox's login; the message says which.
+    InvalidInboxCredentials,
+    /// 400: the inbox's IMAP or SMTP server could not be reached (or offered no trusted TLS).
+    InboxUnreachable,
     /// 400: an OAuth callback's `state` is missing, unknown, spent, expired or of another flow.
     InvalidOAuthState,
     /// 401: the provider's ID token fails a check (signature, `alg`, `iss`, `aud`, `exp`, `iat`,
@@ -96,7 +100,7 @@ pub enum ErrorCode {
 
 impl ErrorCode {
     /// Every code, for tests and documentation.
-    pub const ALL: [ErrorCode; 36] = [
+    pub const ALL: [ErrorCode; 38] = [
         Self::InvalidRequest,
         Self::WeakPassword,
         Self::InvalidLink,
@@ -125,6 +129,8 @@ impl ErrorCode {
         Self::MfaAlreadyEnabled,
         Self::MfaNotEnabled,
         Self::MfaSetupRequired,
+        Self::InvalidInboxCredentials,
+        Self::InboxUnreachable,
         Self::InvalidOAuthState,
         Self::InvalidIdToken,
         Self::OAuthRefused,
@@ -208,6 +214,16 @@ impl ErrorCode {
             Self::MfaAlreadyEnabled => ("mfa_already_enabled", StatusCode::CONFLICT, "Conflict"),
             Self::MfaNotEnabled => ("mfa_not_enabled", StatusCode::CONFLICT, "Conflict"),
             Self::MfaSetupRequired => ("mfa_setup_required", StatusCode::CONFLICT, "Conflict"),
+            Self::InvalidInboxCredentials => (
+                "invalid_inbox_credentials",
+                StatusCode::BAD_REQUEST,
+                "Invalid inbox credentials",
+            ),
+            Self::InboxUnreachable => (
+                "inbox_unreachable",
+                StatusCode::BAD_REQUEST,
+                "Inbox unreachable",
+            ),
             Self::InvalidOAuthState => (
                 "invalid_oauth_state",
                 StatusCode::BAD_REQUEST,

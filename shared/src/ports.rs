@@ -342,3 +342,58 @@ pub trait Clock: Send + Sync {
 pub trait Random: Send + Sync {
     fn fill(&self, bytes: &mut [u8]);
 }
+
+/// Which kind of mail server a login is tried at.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MailProtocol {
+    Imap,
+    Smtp,
+}
+
+impl MailProtocol {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Imap => "imap",
+            Self::Smtp => "smtp",
+        }
+    }
+}
+
+/// A mail server and the login to try there. `secure`: TLS from the first byte (IMAPS 993,
+/// SMTPS 465); otherwise STARTTLS when the server offers it.
+#[derive(Clone)]
+pub struct MailServerLogin {
+    pub host: String,
+    pub port: u16,
+    pub secure: bool,
+    pub username: String,
+    pub password: secrecy::SecretString,
+}
+
+impl fmt::Debug for MailServerLogin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Never the password, never the username: both are the inbox owner's.
+        write!(f, "{}:{} (secure: {})", self.host, self.port, self.secure)
+    }
+}
+
+/// How a login attempt at a mail server failed.
+#[derive(Debug, thiserror::Error)]
+pub enum MailLoginError {
+    /// The server answered and refused the credentials; the text is the server's, for logs.
+    #[error("the server refused the login: {0}")]
+    Refused(String),
+    /// No answer in time, no connection, or no TLS the client could trust.
+    #[error("the server could not be reached: {0}")]
+    Unreachable(String),
+}
+
+/// Tries a login at an IMAP or SMTP server before credentials are stored, then logs out.
+#[async_trait]
+pub trait MailLogin: Send + Sync {
+    async fn try_login(
+        &self,
+        protocol: MailProtocol,
+        server: &MailServerLogin,
+    ) -> Result<(), MailLoginError>;
+}

@@ -9,7 +9,7 @@ use crate::adapters::{dynamodb::DynamoTable, kms::KmsCipher};
 use crate::adapters::{embedded::EmbeddedTable, local_cipher::LocalCipher, outbox::Outbox};
 use crate::adapters::{ses::SesMailer, system::OsRandom, system::SystemClock};
 use crate::config::{Backend, Config};
-use crate::ports::{Cipher, Clock, Mailer, Random, Table};
+use crate::ports::{Cipher, Clock, MailLogin, Mailer, Random, Table};
 use crate::services::code_secret::CodeSecret;
 use crate::services::oidc::OidcCache;
 use crate::services::profiles::ProfileCache;
@@ -29,6 +29,8 @@ pub struct AppState {
     pub code_secret: Arc<CodeSecret>,
     /// Profiles and workspaces cached a few seconds for `/auth/validate`.
     pub profiles: Arc<ProfileCache>,
+    /// Tries IMAP and SMTP logins before an inbox's credentials are stored (the inboxes group).
+    pub mail_login: Arc<dyn MailLogin>,
     /// OIDC providers' discovery documents and keys, cached for the life of the instance.
     pub oidc: Arc<OidcCache>,
 }
@@ -128,7 +130,9 @@ impl AppState {
         cipher: Arc<dyn Cipher>,
         clock: Arc<dyn Clock>,
     ) -> Self {
+        let mail_login = mail_login_for(&config);
         Self {
+            mail_login,
             config: Arc::new(config),
             table,
             mailer,
@@ -140,5 +144,40 @@ impl AppState {
             profiles: Arc::default(),
             oidc: Arc::default(),
         }
+    }
+}
+
+/// The mail-server login check: real clients in a build with the `inbox-check` feature (the
+/// inboxes function, the local server, the tests), and a refusal in every other function, which
+/// never serves the inbox routes.
+fn mail_login_for(config: &Config) -> Arc<dyn MailLogin> {
+    #[cfg(feature = "inbox-check")]
+    {
+        Arc::new(crate::adapters::mail_login::MailServers::new(
+            config.inbox_extra_roots_pem.clone(),
+            config.inbox_login_timeout,
+        ))
+    }
+    #[cfg(not(feature = "inbox-check"))]
+    {
+        let _ = config;
+        Arc::new(NoMailLogin)
+    }
+}
+
+#[cfg(not(feature = "inbox-check"))]
+struct NoMailLogin;
+
+#[cfg(not(feature = "inbox-check"))]
+#[async_trait::async_trait]
+impl MailLogin for NoMailLogin {
+    async fn try_login(
+        &self,
+        _protocol: crate::ports::MailProtocol,
+        _server: &crate::ports::MailServerLogin,
+    ) -> Result<(), crate::ports::MailLoginError> {
+        Err(crate::ports::MailLoginError::Unreachable(
+            "this function was built without the mail-server check".into(),
+        ))
     }
 }

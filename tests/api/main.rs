@@ -17,6 +17,7 @@ mod hardening;
 mod health;
 mod http_layer;
 mod integrations;
+mod inboxes;
 mod lambda_events;
 mod mail;
 mod mfa;

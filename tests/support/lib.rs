@@ -10,6 +10,7 @@
 //! - `python`: the Python of the independent checkers.
 //! - `counting`: a table decorator that counts round trips.
 //! - `oauth`: a real OAuth 2 / OIDC provider (oauth2-mock-server) per test.
+//! - `mail_servers`: the real IMAP and SMTP servers (pymap, aiosmtpd) of the inbox tests.
 //! - `on_both_backends!`: one scenario, two tests.
 
 pub mod app;
@@ -17,6 +18,7 @@ pub mod aws;
 pub mod counting;
 pub mod http;
 pub mod mail;
+pub mod mail_servers;
 pub mod oauth;
 pub mod python;
 pub mod schema;
@@ -28,6 +30,7 @@ pub use aws::{
 };
 pub use http::TestResponse;
 pub use mail::{SentMail, outbox_mail, parse_eml, sent_mail, ses_mail};
+pub use mail_servers::MailServers;
 pub use oauth::{MockProvider, Tamper};
 pub use python::test_python;
 

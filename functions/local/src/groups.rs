@@ -117,6 +117,17 @@ pub const GROUPS: &[Group] = &[
         },
     },
     Group {
+        name: "inboxes",
+        description: "Agent inbox auth (seed 000): connecting a human's mailbox by IMAP/SMTP \
+                      credentials (tried first), Google OAuth or the hosted IMAP form, the \
+                      emailed confirmation, listing and deletion.",
+        function: "InboxesFunction",
+        kind: Kind::Http {
+            routes: latchkey_inboxes::routes,
+            router: latchkey_inboxes::router,
+        },
+    },
+    Group {
         name: "authorizer",
         description: "The API Gateway Lambda authorizer for a platform's other APIs: access \
                       tokens, API keys and LATCHKEY_GATES.",

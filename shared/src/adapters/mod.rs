@@ -7,6 +7,8 @@ pub mod embedded;
 pub mod kms;
 #[cfg(feature = "local")]
 pub mod local_cipher;
+#[cfg(feature = "inbox-check")]
+pub mod mail_login;
 pub mod outbound;
 #[cfg(feature = "local")]
 pub mod outbox;

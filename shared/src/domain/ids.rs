@@ -63,6 +63,10 @@ uuid_id!(
     /// An API key (its public id; the key itself is a secret).
     ApiKeyId
 );
+uuid_id!(
+    /// An agent inbox (seed 000).
+    InboxId
+);
 
 #[cfg(test)]
 mod tests {

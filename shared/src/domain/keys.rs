@@ -26,11 +26,9 @@
 //! | MFA | `USER#<id>` | `MFA` | TOTP secret encrypted with the Cipher, `status` (`pending`/`enabled`), `last_step`, `setup_id`; `ttl` while pending |
 //! | recovery code | `USER#<id>` | `RECOVERY#<sha256 hex>` | one unspent code of the current set; consumed by a conditional delete |
 //! | pending second factor | `MFAPENDING#<jti>` | `MFAPENDING` | the `mfa_token` with that `jti` is unspent; `ttl` at its expiry |
-//! | API key | `APIKEY#<sha256 hex>` | `APIKEY` | owner, name, scopes, expiry (`ttl`), claims snapshot; GSI1 `USER#<owner>` / `APIKEY#<id>` |
-//! | MFA | `USER#<id>` | `MFA` | (mfa group) TOTP secret encrypted, last used step |
 //! | provider, connection, provider key | `PROVIDER#<id>` / `USER#<id>` | `META` / `CONNECTION#<p>` / `PROVIDERKEY#<p>` | (integrations group) secrets encrypted; providers listed through GSI1 `PROVIDERS` / `PROVIDER#<id>` |
-//! | inbox | `INBOX#<id>` | `META` | (inboxes group) credentials encrypted; GSI1 by human user id |
-//! | challenge | `CHALLENGE#<id>` | `CHALLENGE` | (passkeys) ceremony state, `ttl` 5 min, consumed once |
+//! | inbox | `INBOX#<id>` | `META` | (inboxes group) credentials encrypted; GSI1 `INBOXES#<workspace>` / `HUMAN#<human user id>#<id>` lists a workspace's inboxes |
+//! | challenge | `CHALLENGE#<id>` | `CHALLENGE` | (passkeys, oauth) ceremony state, `ttl` 5 min, consumed once |
 //! | OAuth flow | `OAUTHFLOW#<sha256 hex of state>` | `OAUTHFLOW` | purpose, provider, payload, `ttl` 10 min; consumed once by a conditional delete |
 
 use crate::ports::Key;
@@ -232,6 +230,21 @@ pub fn inbox(inbox_id: &str) -> Key {
     Key::new(format!("INBOX#{inbox_id}"), META)
 }
 
+/// The GSI1 partition of a workspace's inboxes.
+pub fn inboxes_gsi1_partition(workspace_id: &str) -> String {
+    format!("INBOXES#{workspace_id}")
+}
+
+/// GSI1 of an inbox: `(INBOXES#<workspace>, HUMAN#<human user id>#<inbox id>)`, to list a
+/// workspace's inboxes, grouped by the platform's human user.
+pub fn inbox_gsi1(workspace_id: &str, human_user_id: &str, inbox_id: &str) -> (String, String) {
+    (
+        inboxes_gsi1_partition(workspace_id),
+        format!("HUMAN#{human_user_id}#{inbox_id}"),
+    )
+}
+
+/// A WebAuthn ceremony or an OAuth state, consumed once.
 /// A pending OAuth authorization-code flow, by the SHA-256 (hex) of its `state`.
 pub fn oauth_flow(state_hash: &str) -> Key {
     Key::new(format!("OAUTHFLOW#{state_hash}"), "OAUTHFLOW")
@@ -300,6 +313,10 @@ mod tests {
             Key::new("USER#u1", "PROVIDERKEY#openai")
         );
         assert_eq!(inbox("i1"), Key::new("INBOX#i1", "META"));
+        assert_eq!(
+            inbox_gsi1("w1", "h1", "i1"),
+            ("INBOXES#w1".to_owned(), "HUMAN#h1#i1".to_owned())
+        );
         assert_eq!(challenge("c1"), Key::new("CHALLENGE#c1", "CHALLENGE"));
         assert_eq!(oauth_flow("ab"), Key::new("OAUTHFLOW#ab", "OAUTHFLOW"));
         assert_eq!(

@@ -14,6 +14,7 @@
 //! - `api_keys`: API keys (made, hashed, stored) and their scopes.
 //! - `integrations`: the provider registry, OAuth connections and provider API keys (records,
 //!   encryption contexts, id rules).
+//! - `inboxes`: agent inboxes (IMAP/SMTP or Google), their credential bundle and the hosted form's flow.
 
 pub mod api_keys;
 pub mod emails;
@@ -21,6 +22,7 @@ pub mod gates;
 pub mod identities;
 pub mod ids;
 pub mod integrations;
+pub mod inboxes;
 pub mod keys;
 pub mod mfa;
 pub mod one_time_token;

@@ -94,7 +94,7 @@ pub struct ErrorResponse {
     /// `forbidden`, `insufficient_scope`, `csrf_failed`, `plan_required`, `feature_required`, `not_found`,
     /// `method_not_allowed`, `email_taken`, `conflict`, `last_owner`, `already_member`,
     /// `payload_too_large`, `unsupported_media_type`, `rate_limited`, `internal_error`,
-    /// `service_unavailable`.
+    /// `service_unavailable`, `invalid_inbox_credentials`, `inbox_unreachable`.
     pub code: String,
     /// Safe, human-readable detail.
     pub message: String,
@@ -104,6 +104,8 @@ pub struct ErrorResponse {
     #[schema(format = DateTime)]
     pub timestamp: String,
     /// With `invalid_request` (and `invalid_credentials` on password change): the field at fault.
+    /// With `invalid_inbox_credentials` and `inbox_unreachable`: the server at fault, `imap` or
+    /// `smtp`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub field: Option<String>,
     /// With `plan_required` and `feature_required`: the caller's plan.

@@ -73,7 +73,7 @@ fn environment() -> &'static Environment<'static> {
     ENVIRONMENT.get_or_init(|| {
         let mut env = Environment::new();
         env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
-        let templates: [(&str, &str); 17] = [
+        let templates: [(&str, &str); 20] = [
             (
                 "magic_link.txt.j2",
                 include_str!("../../templates/magic_link.txt.j2"),
@@ -125,6 +125,18 @@ fn environment() -> &'static Environment<'static> {
             (
                 "no_account.html.j2",
                 include_str!("../../templates/no_account.html.j2"),
+            ),
+            (
+                "inbox_confirmation.txt.j2",
+                include_str!("../../templates/inbox_confirmation.txt.j2"),
+            ),
+            (
+                "inbox_confirmation.html.j2",
+                include_str!("../../templates/inbox_confirmation.html.j2"),
+            ),
+            (
+                "subject_inbox_confirmation",
+                "Confirm connecting {{ email }} to {{ product_name }}",
             ),
             ("subject_magic_link", "Sign in to {{ product_name }}"),
             (
@@ -198,6 +210,50 @@ pub fn render(kind: MailKind, to: &str, values: &MailContext<'_>) -> Result<Emai
         subject: subject.replace(['\r', '\n'], " "),
         text,
         html,
+    })
+}
+
+/// What an inbox confirmation email shows.
+#[derive(Clone, Debug)]
+pub struct InboxConfirmationContext<'a> {
+    pub product_name: &'a str,
+    /// The mailbox being connected (also the recipient).
+    pub email: &'a str,
+    /// `IMAP/SMTP` or `Gmail`.
+    pub provider: &'a str,
+    /// The confirmation link (`GET /human/v0/auth/confirm?...`).
+    pub link: &'a str,
+    /// The same token, for platforms that confirm with `POST /human/v0/auth/confirm`.
+    pub token: &'a str,
+    /// The lifetime in words ("1 day").
+    pub expires_in: &'a str,
+}
+
+/// Render the confirmation email of a newly connected inbox to its own address.
+pub fn render_inbox_confirmation(values: &InboxConfirmationContext<'_>) -> Result<Email, String> {
+    let env = environment();
+    let context_with = |link: minijinja::Value| {
+        context! {
+            product_name => values.product_name,
+            email => values.email,
+            provider => values.provider,
+            link => link,
+            token => values.token,
+            expires_in => values.expires_in,
+        }
+    };
+    let plain = context_with(minijinja::Value::from(values.link));
+    let html = context_with(link_value(values.link));
+    let render = |name: &str, ctx: &minijinja::Value| {
+        env.get_template(name)
+            .and_then(|template| template.render(ctx))
+            .map_err(|error| format!("mail template {name} failed: {error}"))
+    };
+    Ok(Email {
+        to: values.email.to_owned(),
+        subject: render("subject_inbox_confirmation", &plain)?.replace(['\r', '\n'], " "),
+        text: render("inbox_confirmation.txt.j2", &plain)?,
+        html: render("inbox_confirmation.html.j2", &html)?,
     })
 }
 
@@ -378,6 +434,35 @@ mod tests {
             assert!(part.contains("ada@example.com"), "{part}");
             assert!(part.contains("no Acme account"), "{part}");
             assert!(!part.contains("https://x.test/l") && !part.contains("042137"));
+        }
+    }
+
+    #[test]
+    fn an_inbox_confirmation_holds_the_link_the_token_and_the_expiry_in_both_parts() {
+        let link =
+            "https://auth.example.com/human/v0/auth/confirm?confirmation_token=abc&inbox_id=i1";
+        let email = render_inbox_confirmation(&InboxConfirmationContext {
+            product_name: "Acme",
+            email: "ada@example.com",
+            provider: "IMAP/SMTP",
+            link,
+            token: "abc",
+            expires_in: "1 day",
+        })
+        .unwrap();
+        assert_eq!(email.to, "ada@example.com");
+        assert_eq!(email.subject, "Confirm connecting ada@example.com to Acme");
+        assert!(email.text.contains(link));
+        assert!(
+            email
+                .html
+                .contains("confirmation_token=abc&amp;inbox_id=i1")
+        );
+        for part in [&email.text, &email.html] {
+            assert!(
+                part.contains("1 day") && part.contains("IMAP/SMTP"),
+                "{part}"
+            );
         }
     }
 

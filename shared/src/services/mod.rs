@@ -22,6 +22,8 @@
 //! - `integrations`: the provider registry, provider API keys, Google search keys.
 //! - `connections`: OAuth connections to providers, their tokens kept encrypted and refreshed
 //!   once for many concurrent `valid-token` callers.
+//! - `inboxes`: agent inboxes (IMAP/SMTP checked by login, Google tokens), their confirmation,
+//!   the hosted IMAP form's flow, listing and deletion.
 
 pub mod accounts;
 pub mod api_keys;
@@ -30,6 +32,7 @@ pub mod connections;
 pub mod email_links;
 pub mod gate;
 pub mod integrations;
+pub mod inboxes;
 pub mod mail_templates;
 pub mod mfa;
 pub mod oauth_flow;

@@ -75,11 +75,17 @@ pub enum ErrorCode {
     MfaNotEnabled,
     /// 409: MFA confirm with no setup pending.
     MfaSetupRequired,
+    /// 401: a WebAuthn challenge that is unknown, spent, expired, or for another purpose or user.
+    InvalidChallenge,
+    /// 409: a passkey whose credential id is already registered (to anyone).
+    PasskeyAlreadyRegistered,
+    /// 409: removing the account's last way to sign in.
+    LastSignInMethod,
 }
 
 impl ErrorCode {
     /// Every code, for tests and documentation.
-    pub const ALL: [ErrorCode; 28] = [
+    pub const ALL: [ErrorCode; 31] = [
         Self::InvalidRequest,
         Self::WeakPassword,
         Self::InvalidLink,
@@ -108,6 +114,9 @@ impl ErrorCode {
         Self::MfaAlreadyEnabled,
         Self::MfaNotEnabled,
         Self::MfaSetupRequired,
+        Self::InvalidChallenge,
+        Self::PasskeyAlreadyRegistered,
+        Self::LastSignInMethod,
     ];
 
     /// The table: (machine code, HTTP status, title).
@@ -183,6 +192,17 @@ impl ErrorCode {
             Self::MfaAlreadyEnabled => ("mfa_already_enabled", StatusCode::CONFLICT, "Conflict"),
             Self::MfaNotEnabled => ("mfa_not_enabled", StatusCode::CONFLICT, "Conflict"),
             Self::MfaSetupRequired => ("mfa_setup_required", StatusCode::CONFLICT, "Conflict"),
+            Self::InvalidChallenge => (
+                "invalid_challenge",
+                StatusCode::UNAUTHORIZED,
+                "Invalid challenge",
+            ),
+            Self::PasskeyAlreadyRegistered => (
+                "passkey_already_registered",
+                StatusCode::CONFLICT,
+                "Conflict",
+            ),
+            Self::LastSignInMethod => ("last_sign_in_method", StatusCode::CONFLICT, "Conflict"),
         }
     }
 

@@ -10,6 +10,8 @@
 //! - `python`: the Python of the independent checkers.
 //! - `counting`: a table decorator that counts round trips.
 //! - `oauth`: a real OAuth 2 / OIDC provider (oauth2-mock-server) per test.
+//! - `passkeys`: real software WebAuthn authenticators (kanidm's soft passkey, 1Password's
+//!   passkey-rs) acting as the browser.
 //! - `on_both_backends!`: one scenario, two tests.
 
 pub mod app;
@@ -18,6 +20,7 @@ pub mod counting;
 pub mod http;
 pub mod mail;
 pub mod oauth;
+pub mod passkeys;
 pub mod python;
 pub mod schema;
 

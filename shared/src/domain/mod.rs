@@ -11,6 +11,7 @@
 //! - `plans`: plans, their order, and the features they grant.
 //! - `gates`: the route table of required plans and features (`LATCHKEY_GATES`).
 //! - `api_keys`: API keys (made, hashed, stored) and their scopes.
+//! - `passkeys`: stored passkeys and WebAuthn ceremony challenges.
 
 pub mod api_keys;
 pub mod emails;
@@ -19,6 +20,7 @@ pub mod ids;
 pub mod keys;
 pub mod mfa;
 pub mod one_time_token;
+pub mod passkeys;
 pub mod passwords;
 pub mod plans;
 pub mod sessions;

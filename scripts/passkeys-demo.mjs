@@ -29,20 +29,20 @@ const { chromium } = createRequire(import.meta.url)(playwrightPath);
 const executablePath = process.env.LATCHKEY_CHROMIUM || "/usr/bin/chromium";
 
 const profile = mkdtempSync(join(tmpdir(), "latchkey-chromium-"));
-const browser = await chromium.launch({
+// A fresh profile (Playwright passes it as --user-data-dir), removed at the end.
+const context = await chromium.launchPersistentContext(profile, {
   executablePath,
   headless: true,
   timeout: 60_000,
+  viewport: { width: 900, height: 1100 },
   args: [
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
     "--disable-background-networking", "--disable-component-update", "--disable-sync",
-    `--user-data-dir=${profile}`,
   ],
 });
 const problems = [];
 try {
-  const context = await browser.newContext({ viewport: { width: 900, height: 1100 } });
-  const page = await context.newPage();
+  const page = context.pages()[0] || await context.newPage();
   page.setDefaultTimeout(20_000);
   page.on("console", (message) => {
     if (message.type() === "error") problems.push(`console: ${message.text()}`);
@@ -123,6 +123,6 @@ try {
   if (problems.length) console.error(problems.join("\n"));
   process.exitCode = 1;
 } finally {
-  await browser.close();
+  await context.close();
   rmSync(profile, { recursive: true, force: true });
 }

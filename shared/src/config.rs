@@ -146,10 +146,7 @@ impl WebauthnSettings {
             )
         })?;
         // An IP address cannot be an RP ID: locally the browser must use `localhost`.
-        let ip_host = matches!(
-            public.host(),
-            Some(url::Host::Ipv4(_) | url::Host::Ipv6(_))
-        );
+        let ip_host = matches!(public.host(), Some(url::Host::Ipv4(_) | url::Host::Ipv6(_)));
         let default_origin = {
             let mut origin = public.clone();
             if ip_host {
@@ -587,13 +584,20 @@ mod tests {
         assert_eq!(ip.variable, "LATCHKEY_WEBAUTHN_RP_ID");
         let foreign = config(&[
             ("LATCHKEY_PUBLIC_URL", "https://auth.example.com"),
-            ("LATCHKEY_WEBAUTHN_ORIGINS", "https://auth.example.com,https://evil.example"),
+            (
+                "LATCHKEY_WEBAUTHN_ORIGINS",
+                "https://auth.example.com,https://evil.example",
+            ),
         ])
         .unwrap_err();
         assert_eq!(foreign.variable, "LATCHKEY_WEBAUTHN_ORIGINS");
-        assert!(foreign.problem.contains("evil.example"), "{}", foreign.problem);
-        let not_an_origin = config(&[("LATCHKEY_WEBAUTHN_ORIGINS", "http://localhost:3000/app")])
-            .unwrap_err();
+        assert!(
+            foreign.problem.contains("evil.example"),
+            "{}",
+            foreign.problem
+        );
+        let not_an_origin =
+            config(&[("LATCHKEY_WEBAUTHN_ORIGINS", "http://localhost:3000/app")]).unwrap_err();
         assert_eq!(not_an_origin.variable, "LATCHKEY_WEBAUTHN_ORIGINS");
         let flag = config(&[("LATCHKEY_DEMO_PAGES", "maybe")]).unwrap_err();
         assert_eq!(flag.variable, "LATCHKEY_DEMO_PAGES");

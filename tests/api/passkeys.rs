@@ -54,8 +54,11 @@ async fn finish_registration(
 /// Add a passkey made by `key` to the account; panics unless it answers 200.
 async fn add_passkey(app: &TestApp, token: &str, key: &mut SoftKey, name: Option<&str>) -> Value {
     let ceremony = register_challenge(app, token).await;
-    let credential = key.create(ORIGIN, &ceremony["options"]).expect("the authenticator");
-    let response = finish_registration(app, token, &ceremony["challenge_id"], credential, name).await;
+    let credential = key
+        .create(ORIGIN, &ceremony["options"])
+        .expect("the authenticator");
+    let response =
+        finish_registration(app, token, &ceremony["challenge_id"], credential, name).await;
     assert_eq!(response.status, 200, "{}", response.text);
     response.json
 }
@@ -81,7 +84,9 @@ async fn finish_login(app: &TestApp, challenge_id: &Value, credential: Value) ->
 /// Sign in with `key` through an email challenge; panics unless it answers 200.
 async fn sign_in_with(app: &TestApp, email: &str, key: &mut SoftKey) -> TestResponse {
     let ceremony = login_challenge(app, Some(email)).await;
-    let assertion = key.get(ORIGIN, &ceremony["options"]).expect("the authenticator");
+    let assertion = key
+        .get(ORIGIN, &ceremony["options"])
+        .expect("the authenticator");
     let response = finish_login(app, &ceremony["challenge_id"], assertion).await;
     assert_eq!(response.status, 200, "{}", response.text);
     response
@@ -92,7 +97,10 @@ async fn listed(app: &TestApp, token: &str) -> Vec<Value> {
         .with_bearer(Method::GET, "/auth/passkeys", token, None)
         .await;
     assert_eq!(response.status, 200, "{}", response.text);
-    response.json["passkeys"].as_array().expect("a list").clone()
+    response.json["passkeys"]
+        .as_array()
+        .expect("a list")
+        .clone()
 }
 
 /// Turn MFA on for the account directly in the store (the TOTP flow itself is tested in
@@ -117,8 +125,14 @@ async fn a_passkey_is_registered_listed_used_to_sign_in_and_removed(backend: Bac
     let options = &ceremony["options"]["publicKey"];
     assert_eq!(options["rp"]["id"], "localhost");
     assert_eq!(options["rp"]["name"], "Latchkey");
-    assert_eq!(options["authenticatorSelection"]["userVerification"], "required");
-    assert_eq!(options["authenticatorSelection"]["residentKey"], "preferred");
+    assert_eq!(
+        options["authenticatorSelection"]["userVerification"],
+        "required"
+    );
+    assert_eq!(
+        options["authenticatorSelection"]["residentKey"],
+        "preferred"
+    );
     let credential = key.create(ORIGIN, &ceremony["options"]).unwrap();
     let added = finish_registration(
         &app,
@@ -161,14 +175,22 @@ async fn a_passkey_is_registered_listed_used_to_sign_in_and_removed(backend: Bac
     let token_claims = claims(signed_in.json["access_token"].as_str().unwrap());
     assert_eq!(token_claims["amr"], json!(["webauthn"]));
     assert_eq!(token_claims["aal"], 2);
-    assert!(signed_in.set_cookie("__Host-access_token").is_some(), "cookies as for a password sign-in");
+    assert!(
+        signed_in.set_cookie("__Host-access_token").is_some(),
+        "cookies as for a password sign-in"
+    );
     assert!(signed_in.set_cookie("__Host-refresh_token").is_some());
     let passkeys = listed(&app, session.access_token()).await;
     assert!(passkeys[0]["last_used_at"].is_string(), "{passkeys:?}");
 
     // The token works on the rest of the API.
     let me = app
-        .with_bearer(Method::GET, "/auth/me", signed_in.json["access_token"].as_str().unwrap(), None)
+        .with_bearer(
+            Method::GET,
+            "/auth/me",
+            signed_in.json["access_token"].as_str().unwrap(),
+            None,
+        )
         .await;
     assert_eq!(me.status, 200, "{}", me.text);
     assert_eq!(me.json["passkeys"]["count"], 1);
@@ -193,7 +215,6 @@ async fn a_passkey_is_registered_listed_used_to_sign_in_and_removed(backend: Bac
         Some(0),
         "a removed passkey is no longer offered"
     );
-
 
     let mail = app.sent_mail().await;
     let subjects: Vec<&str> = mail.iter().map(|m| m.subject.as_str()).collect();
@@ -246,7 +267,10 @@ async fn a_discoverable_passkey_signs_in_without_an_email(backend: Backend) {
     .await;
     assert_eq!(added.status, 200, "{}", added.text);
     assert!(
-        added.json["name"].as_str().unwrap().starts_with("Passkey added "),
+        added.json["name"]
+            .as_str()
+            .unwrap()
+            .starts_with("Passkey added "),
         "a readable default name: {}",
         added.json["name"]
     );
@@ -257,7 +281,11 @@ async fn a_discoverable_passkey_signs_in_without_an_email(backend: Backend) {
         json!([]),
         "no email: any discoverable passkey may answer"
     );
-    assert!(ceremony["options"].get("mediation").is_none_or(Value::is_null));
+    assert!(
+        ceremony["options"]
+            .get("mediation")
+            .is_none_or(Value::is_null)
+    );
     let assertion = key.get(ORIGIN, &ceremony["options"]).await.unwrap();
     assert!(
         assertion["response"]["userHandle"].is_string(),
@@ -295,14 +323,28 @@ async fn a_challenge_works_once(backend: Backend) {
     // A registration challenge is spent by a refused answer too.
     let ceremony = register_challenge(&app, session.access_token()).await;
     let mut other = SoftKey::new();
-    let credential = other.create("http://localhost:4000", &ceremony["options"]).unwrap();
-    finish_registration(&app, session.access_token(), &ceremony["challenge_id"], credential, None)
-        .await
-        .assert_error(401, "invalid_credentials");
+    let credential = other
+        .create("http://localhost:4000", &ceremony["options"])
+        .unwrap();
+    finish_registration(
+        &app,
+        session.access_token(),
+        &ceremony["challenge_id"],
+        credential,
+        None,
+    )
+    .await
+    .assert_error(401, "invalid_credentials");
     let credential = other.create(ORIGIN, &ceremony["options"]).unwrap();
-    finish_registration(&app, session.access_token(), &ceremony["challenge_id"], credential, None)
-        .await
-        .assert_error(401, "invalid_challenge");
+    finish_registration(
+        &app,
+        session.access_token(),
+        &ceremony["challenge_id"],
+        credential,
+        None,
+    )
+    .await
+    .assert_error(401, "invalid_challenge");
 }
 
 async fn an_expired_challenge_is_refused(backend: Backend) {
@@ -336,12 +378,24 @@ async fn a_challenge_of_another_user_or_purpose_is_refused(backend: Backend) {
     // Ada's registration challenge, finished by Bob.
     let ceremony = register_challenge(&app, ada.access_token()).await;
     let credential = key.create(ORIGIN, &ceremony["options"]).unwrap();
-    finish_registration(&app, bob.access_token(), &ceremony["challenge_id"], credential.clone(), None)
-        .await
-        .assert_error(401, "invalid_challenge");
+    finish_registration(
+        &app,
+        bob.access_token(),
+        &ceremony["challenge_id"],
+        credential.clone(),
+        None,
+    )
+    .await
+    .assert_error(401, "invalid_challenge");
     // Not consumed by Bob's attempt: Ada can still finish it.
-    let added =
-        finish_registration(&app, ada.access_token(), &ceremony["challenge_id"], credential, None).await;
+    let added = finish_registration(
+        &app,
+        ada.access_token(),
+        &ceremony["challenge_id"],
+        credential,
+        None,
+    )
+    .await;
     assert_eq!(added.status, 200, "{}", added.text);
 
     // A sign-in challenge used to register, and a registration challenge used to sign in.
@@ -349,9 +403,15 @@ async fn a_challenge_of_another_user_or_purpose_is_refused(backend: Backend) {
     let mut other = SoftKey::new();
     let register_options = register_challenge(&app, bob.access_token()).await;
     let credential = other.create(ORIGIN, &register_options["options"]).unwrap();
-    finish_registration(&app, bob.access_token(), &sign_in["challenge_id"], credential, None)
-        .await
-        .assert_error(401, "invalid_challenge");
+    finish_registration(
+        &app,
+        bob.access_token(),
+        &sign_in["challenge_id"],
+        credential,
+        None,
+    )
+    .await
+    .assert_error(401, "invalid_challenge");
     let login_options = login_challenge(&app, Some(&ada.user.email)).await;
     let assertion = key.get(ORIGIN, &login_options["options"]).unwrap();
     finish_login(&app, &register_options["challenge_id"], assertion)
@@ -361,17 +421,22 @@ async fn a_challenge_of_another_user_or_purpose_is_refused(backend: Backend) {
     // Ada's passkey answering a challenge made for Bob's email.
     let bobs = login_challenge(&app, Some(&bob.user.email)).await;
     let mut ada_options = login_options.clone();
-    ada_options["options"]["publicKey"]["challenge"] = bobs["options"]["publicKey"]["challenge"].clone();
+    ada_options["options"]["publicKey"]["challenge"] =
+        bobs["options"]["publicKey"]["challenge"].clone();
     let assertion = key.get(ORIGIN, &ada_options["options"]).unwrap();
     finish_login(&app, &bobs["challenge_id"], assertion)
         .await
         .assert_error(401, "invalid_credentials");
 
     // Not a challenge id at all.
-    finish_login(&app, &json!("not-a-uuid"), json!({"id": "AA", "rawId": "AA", "type": "public-key",
-        "response": {"clientDataJSON": "AA", "authenticatorData": "AA", "signature": "AA"}}))
-        .await
-        .assert_error(401, "invalid_challenge");
+    finish_login(
+        &app,
+        &json!("not-a-uuid"),
+        json!({"id": "AA", "rawId": "AA", "type": "public-key",
+        "response": {"clientDataJSON": "AA", "authenticatorData": "AA", "signature": "AA"}}),
+    )
+    .await
+    .assert_error(401, "invalid_challenge");
 }
 
 async fn an_answer_from_a_foreign_origin_is_refused(backend: Backend) {
@@ -380,19 +445,34 @@ async fn an_answer_from_a_foreign_origin_is_refused(backend: Backend) {
     let mut key = SoftKey::new();
 
     let ceremony = register_challenge(&app, session.access_token()).await;
-    let credential = key.create("http://localhost:8080", &ceremony["options"]).unwrap();
-    finish_registration(&app, session.access_token(), &ceremony["challenge_id"], credential, None)
-        .await
-        .assert_error(401, "invalid_credentials");
+    let credential = key
+        .create("http://localhost:8080", &ceremony["options"])
+        .unwrap();
+    finish_registration(
+        &app,
+        session.access_token(),
+        &ceremony["challenge_id"],
+        credential,
+        None,
+    )
+    .await
+    .assert_error(401, "invalid_credentials");
 
     add_passkey(&app, session.access_token(), &mut key, None).await;
     let ceremony = login_challenge(&app, Some(&session.user.email)).await;
-    let assertion = key.get("http://localhost:8080", &ceremony["options"]).unwrap();
+    let assertion = key
+        .get("http://localhost:8080", &ceremony["options"])
+        .unwrap();
     let client_data = URL_SAFE_NO_PAD
         .decode(assertion["response"]["clientDataJSON"].as_str().unwrap())
         .unwrap();
     let client_data: Value = serde_json::from_slice(&client_data).unwrap();
-    assert_eq!(client_data["origin"], "http://localhost:8080");
+    assert!(
+        client_data["origin"]
+            .as_str()
+            .is_some_and(|origin| origin.starts_with("http://localhost:8080")),
+        "{client_data}"
+    );
     finish_login(&app, &ceremony["challenge_id"], assertion)
         .await
         .assert_error(401, "invalid_credentials");
@@ -422,13 +502,15 @@ async fn an_assertion_signed_by_another_key_is_refused(backend: Backend) {
     add_passkey(&app, victim.access_token(), &mut victims_key, None).await;
     add_passkey(&app, attacker.access_token(), &mut attackers_key, None).await;
     let victims_options = login_challenge(&app, Some(&victim.user.email)).await;
-    let victims_credential_id = victims_options["options"]["publicKey"]["allowCredentials"][0]["id"].clone();
+    let victims_credential_id =
+        victims_options["options"]["publicKey"]["allowCredentials"][0]["id"].clone();
 
     // The attacker's authenticator signs the victim's challenge; the answer claims the victim's
     // credential id.
     let attackers_options = login_challenge(&app, Some(&attacker.user.email)).await;
     let mut options = attackers_options["options"].clone();
-    options["publicKey"]["challenge"] = victims_options["options"]["publicKey"]["challenge"].clone();
+    options["publicKey"]["challenge"] =
+        victims_options["options"]["publicKey"]["challenge"].clone();
     let mut assertion = attackers_key.get(ORIGIN, &options).unwrap();
     assertion["id"] = victims_credential_id.clone();
     assertion["rawId"] = victims_credential_id;
@@ -448,16 +530,31 @@ async fn a_credential_id_already_registered_is_refused(backend: Backend) {
 
     let ceremony = register_challenge(&app, ada.access_token()).await;
     let credential = original.create(ORIGIN, &ceremony["options"]).await.unwrap();
-    let first =
-        finish_registration(&app, ada.access_token(), &ceremony["challenge_id"], credential.clone(), None).await;
+    let first = finish_registration(
+        &app,
+        ada.access_token(),
+        &ceremony["challenge_id"],
+        credential.clone(),
+        None,
+    )
+    .await;
     assert_eq!(first.status, 200, "{}", first.text);
 
     let ceremony = register_challenge(&app, bob.access_token()).await;
     let duplicate = clone.create(ORIGIN, &ceremony["options"]).await.unwrap();
-    assert_eq!(duplicate["rawId"], credential["rawId"], "the clone makes the same credential");
-    finish_registration(&app, bob.access_token(), &ceremony["challenge_id"], duplicate, None)
-        .await
-        .assert_error(409, "passkey_already_registered");
+    assert_eq!(
+        duplicate["rawId"], credential["rawId"],
+        "the clone makes the same credential"
+    );
+    finish_registration(
+        &app,
+        bob.access_token(),
+        &ceremony["challenge_id"],
+        duplicate,
+        None,
+    )
+    .await
+    .assert_error(409, "passkey_already_registered");
     assert!(listed(&app, bob.access_token()).await.is_empty());
 }
 
@@ -469,9 +566,14 @@ async fn with_mfa_on_adding_and_removing_need_the_second_factor(backend: Backend
     turn_mfa_on(&app, session.user_id()).await;
 
     // A password session is at aal 1.
-    post_bearer(&app, "/auth/passkeys/register-challenge", session.access_token(), None)
-        .await
-        .assert_error(403, "second_factor_required");
+    post_bearer(
+        &app,
+        "/auth/passkeys/register-challenge",
+        session.access_token(),
+        None,
+    )
+    .await
+    .assert_error(403, "second_factor_required");
     let path = format!("/auth/passkeys/{}", first["id"].as_str().unwrap());
     app.with_bearer(Method::DELETE, &path, session.access_token(), None)
         .await
@@ -479,7 +581,11 @@ async fn with_mfa_on_adding_and_removing_need_the_second_factor(backend: Backend
 
     // A passkey sign-in is a whole sign-in at aal 2, not the MFA step.
     let signed_in = sign_in_with(&app, &session.user.email, &mut key).await;
-    assert!(signed_in.json.get("mfa_required").is_none(), "{}", signed_in.text);
+    assert!(
+        signed_in.json.get("mfa_required").is_none(),
+        "{}",
+        signed_in.text
+    );
     let strong = signed_in.json["access_token"].as_str().unwrap().to_owned();
     let mut second_key = SoftKey::new();
     add_passkey(&app, &strong, &mut second_key, Some("Phone")).await;
@@ -552,13 +658,17 @@ async fn twenty_concurrent_finishes_of_one_challenge_have_one_winner(backend: Ba
     let ceremony = login_challenge(&app, Some(&session.user.email)).await;
     let assertion = key.get(ORIGIN, &ceremony["options"]).unwrap();
 
-    let answers = join_all(
-        (0..20).map(|_| finish_login(&app, &ceremony["challenge_id"], assertion.clone())),
-    )
-    .await;
+    let answers =
+        join_all((0..20).map(|_| finish_login(&app, &ceremony["challenge_id"], assertion.clone())))
+            .await;
 
     let wins = answers.iter().filter(|r| r.status == 200).count();
-    assert_eq!(wins, 1, "{:?}", answers.iter().map(|r| r.status).collect::<Vec<_>>());
+    assert_eq!(
+        wins,
+        1,
+        "{:?}",
+        answers.iter().map(|r| r.status).collect::<Vec<_>>()
+    );
     for answer in answers.iter().filter(|r| r.status != 200) {
         answer.assert_error(401, "invalid_challenge");
     }
@@ -567,9 +677,12 @@ async fn twenty_concurrent_finishes_of_one_challenge_have_one_winner(backend: Ba
 async fn bad_input_names_the_field(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let session = app.signed_up().await;
-    app.post("/auth/passkeys/login-challenge", &json!({"email": "not an email"}))
-        .await
-        .assert_error(400, "invalid_request");
+    app.post(
+        "/auth/passkeys/login-challenge",
+        &json!({"email": "not an email"}),
+    )
+    .await
+    .assert_error(400, "invalid_request");
     let response = app
         .post("/auth/passkeys/login", &json!({"challenge_id": "x"}))
         .await;
@@ -608,17 +721,32 @@ async fn the_stored_items_hold_no_private_key_and_challenges_expire(backend: Bac
         .expect("the challenge item");
     let ttl = challenge["ttl"].as_i64().unwrap();
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
-    assert!((now + 295..=now + 305).contains(&ttl), "a 5-minute ttl: {ttl} vs {now}");
-    assert_eq!(challenge["binding"], format!("passkey-register:{}", session.user_id()));
+    assert!(
+        (now + 295..=now + 305).contains(&ttl),
+        "a 5-minute ttl: {ttl} vs {now}"
+    );
+    assert_eq!(
+        challenge["binding"],
+        format!("passkey-register:{}", session.user_id())
+    );
 
     let credential = key.create(ORIGIN, &ceremony["options"]).unwrap();
-    let added =
-        finish_registration(&app, session.access_token(), &ceremony["challenge_id"], credential.clone(), None).await;
+    let added = finish_registration(
+        &app,
+        session.access_token(),
+        &ceremony["challenge_id"],
+        credential.clone(),
+        None,
+    )
+    .await;
     assert_eq!(added.status, 200, "{}", added.text);
     let item = app
         .state
         .table
-        .get(&keys::passkey(session.user_id(), added.json["id"].as_str().unwrap()))
+        .get(&keys::passkey(
+            session.user_id(),
+            added.json["id"].as_str().unwrap(),
+        ))
         .await
         .unwrap()
         .expect("the passkey item");
@@ -626,7 +754,10 @@ async fn the_stored_items_hold_no_private_key_and_challenges_expire(backend: Bac
     assert_eq!(item["credential_id"], credential_id);
     assert_eq!(item["GSI1PK"], format!("PASSKEYCRED#{credential_id}"));
     let stored: Value = serde_json::from_str(item["credential"].as_str().unwrap()).unwrap();
-    assert!(stored["cred"]["cred"]["key"].is_object(), "the public key: {stored}");
+    assert!(
+        stored["cred"]["cred"]["key"].is_object(),
+        "the public key: {stored}"
+    );
     let claim = app
         .state
         .table

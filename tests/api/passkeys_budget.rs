@@ -42,7 +42,12 @@ async fn each_passkey_ceremony_stays_within_its_round_trip_budget() {
 
     counts.reset();
     let challenge = app
-        .with_bearer(Method::POST, "/auth/passkeys/register-challenge", token, None)
+        .with_bearer(
+            Method::POST,
+            "/auth/passkeys/register-challenge",
+            token,
+            None,
+        )
         .await;
     assert!(report("register-challenge", &counts, &challenge) <= 2);
 
@@ -53,7 +58,9 @@ async fn each_passkey_ceremony_stays_within_its_round_trip_budget() {
             Method::POST,
             "/auth/passkeys/register",
             token,
-            Some(&json!({"challenge_id": challenge.json["challenge_id"], "credential": credential})),
+            Some(
+                &json!({"challenge_id": challenge.json["challenge_id"], "credential": credential}),
+            ),
         )
         .await;
     assert!(report("register", &counts, &registered) <= 3);
@@ -85,15 +92,25 @@ async fn a_discoverable_sign_in_stays_within_its_round_trip_budget() {
     let token = session.access_token();
     let mut key = DiscoverableKey::new();
     let challenge = app
-        .with_bearer(Method::POST, "/auth/passkeys/register-challenge", token, None)
+        .with_bearer(
+            Method::POST,
+            "/auth/passkeys/register-challenge",
+            token,
+            None,
+        )
         .await;
-    let credential = key.create(ORIGIN, &challenge.json["options"]).await.unwrap();
+    let credential = key
+        .create(ORIGIN, &challenge.json["options"])
+        .await
+        .unwrap();
     let registered = app
         .with_bearer(
             Method::POST,
             "/auth/passkeys/register",
             token,
-            Some(&json!({"challenge_id": challenge.json["challenge_id"], "credential": credential})),
+            Some(
+                &json!({"challenge_id": challenge.json["challenge_id"], "credential": credential}),
+            ),
         )
         .await;
     assert_eq!(registered.status, 200, "{}", registered.text);

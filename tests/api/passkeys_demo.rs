@@ -84,6 +84,10 @@ async fn the_demo_page_runs_both_ceremonies_in_headless_chromium(backend: Backen
         std::fs::metadata(&screenshot).is_ok_and(|m| m.len() > 10_000),
         "a screenshot was taken"
     );
+    // `LATCHKEY_DEMO_SCREENSHOT=docs/passkeys-demo.png` keeps it (how the README's picture was made).
+    if let (Ok(keep), Backend::Embedded) = (std::env::var("LATCHKEY_DEMO_SCREENSHOT"), backend) {
+        std::fs::copy(&screenshot, workspace_root().join(keep)).expect("keep the screenshot");
+    }
 
     // What the browser did is in the store: one passkey, used.
     let email = seen["email"].as_str().expect("the account's email");
@@ -124,7 +128,10 @@ async fn the_demo_page_carries_a_strict_policy_with_a_fresh_nonce() {
             .is_some_and(|t| t.starts_with("text/html"))
     );
     let policy = first.header("content-security-policy").expect("a CSP");
-    assert!(policy.starts_with("default-src 'none'; script-src 'nonce-"), "{policy}");
+    assert!(
+        policy.starts_with("default-src 'none'; script-src 'nonce-"),
+        "{policy}"
+    );
     assert!(!policy.contains("unsafe-inline") && !policy.contains("unsafe-eval"));
     let nonce = policy
         .split("'nonce-")

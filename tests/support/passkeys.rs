@@ -84,9 +84,13 @@ impl SoftKey {
             serde_json::from_value(options.clone()).map_err(|e| format!("options: {e}"))?;
         let mut request = options.public_key;
         request.rp_id = rp_id.to_owned();
-        let assertion =
-            <SoftPasskey as AuthenticatorBackend>::perform_auth(&mut self.inner, url(origin), request, 60_000)
-                .map_err(|e| format!("{e:?}"))?;
+        let assertion = <SoftPasskey as AuthenticatorBackend>::perform_auth(
+            &mut self.inner,
+            url(origin),
+            request,
+            60_000,
+        )
+        .map_err(|e| format!("{e:?}"))?;
         Ok(serde_json::to_value(assertion).expect("an assertion serializes"))
     }
 }
@@ -148,9 +152,7 @@ impl DiscoverableKey {
             serde_json::from_value(options.clone()).map_err(|e| format!("options: {e}"))?;
         let origin = url(origin);
         let mut client = Client::new(self.authenticator()).allows_insecure_localhost(true);
-        let created = client
-            .register(&origin, request, DefaultClientData)
-            .await;
+        let created = client.register(&origin, request, DefaultClientData).await;
         self.credential = client.authenticator().store().clone();
         let created = created.map_err(|e| format!("{e:?}"))?;
         Ok(serde_json::to_value(created).expect("a credential serializes"))

@@ -183,11 +183,7 @@ async fn login_challenge(
     State(state): State<AppState>,
     Json(body): Json<LoginChallengeBody>,
 ) -> Result<Json<Ceremony>> {
-    let email = body
-        .email
-        .as_deref()
-        .map(EmailAddress::parse)
-        .transpose()?;
+    let email = body.email.as_deref().map(EmailAddress::parse).transpose()?;
     Ok(Json(
         passkeys::login_challenge(&state, email.as_ref()).await?,
     ))

@@ -136,10 +136,7 @@ mod tests {
 
     #[test]
     fn a_registration_challenge_is_bound_to_its_user_and_a_login_challenge_is_not() {
-        assert_eq!(
-            Purpose::Register.binding(Some("u1")),
-            "passkey-register:u1"
-        );
+        assert_eq!(Purpose::Register.binding(Some("u1")), "passkey-register:u1");
         assert_ne!(
             Purpose::Register.binding(Some("u1")),
             Purpose::Register.binding(Some("u2"))

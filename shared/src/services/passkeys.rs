@@ -34,9 +34,7 @@ use webauthn_rs::prelude::{
     PublicKeyCredential, RegisterPublicKeyCredential, RequestChallengeResponse, Uuid,
     WebauthnError,
 };
-use webauthn_rs_proto::{
-    AllowCredentials, PublicKeyCredentialDescriptor, ResidentKeyRequirement,
-};
+use webauthn_rs_proto::{AllowCredentials, PublicKeyCredentialDescriptor, ResidentKeyRequirement};
 
 use crate::domain::emails::EmailAddress;
 use crate::domain::keys;
@@ -270,12 +268,7 @@ pub async fn register_challenge(state: &AppState, caller: &AccessClaims) -> Resu
     let relying_party = relying_party(state)?;
     let (mut options, registration): (CreationChallengeResponse, PasskeyRegistration) =
         relying_party
-            .start_passkey_registration(
-                user_uuid(&caller.sub)?,
-                &caller.email,
-                &caller.email,
-                None,
-            )
+            .start_passkey_registration(user_uuid(&caller.sub)?, &caller.email, &caller.email, None)
             .map_err(|e| Error::internal(format!("webauthn registration start: {e}")))?;
     // A discoverable credential where the authenticator can keep one: it is what lets a person
     // sign in without typing an email. (The registration state does not depend on this.)
@@ -375,7 +368,10 @@ fn default_name(now: i64) -> String {
     time::OffsetDateTime::from_unix_timestamp(now)
         .ok()
         .and_then(|at| at.format(&format).ok())
-        .map_or_else(|| "Passkey".to_owned(), |day| format!("Passkey added {day}"))
+        .map_or_else(
+            || "Passkey".to_owned(),
+            |day| format!("Passkey added {day}"),
+        )
 }
 
 /// The counter and backup flags of a credential, which `webauthn-rs` keeps inside it.
@@ -496,7 +492,8 @@ pub async fn login(
         .await
         .map_err(|_| PasskeyError::Rejected)?;
     let authentication: DiscoverableAuthentication = ceremony_state(&challenge)?;
-    let mut passkey: Passkey = serde_json::from_str(&record.credential).map_err(Error::internal_cause)?;
+    let mut passkey: Passkey =
+        serde_json::from_str(&record.credential).map_err(Error::internal_cause)?;
     let result = relying_party(state)?
         .finish_discoverable_authentication_v2(credential, authentication, &passkey)
         .map_err(|error| rejected(&user.id, "sign-in", &error))?;
@@ -529,7 +526,10 @@ fn passkey_used(
             .map_err(Error::internal_cause)?
             .into(),
     );
-    set.insert("counter".into(), result.counter().max(record.counter).into());
+    set.insert(
+        "counter".into(),
+        result.counter().max(record.counter).into(),
+    );
     set.insert("backup_eligible".into(), result.backup_eligible().into());
     set.insert("backup_state".into(), result.backup_state().into());
     set.insert("last_used_at".into(), state.clock.unix().into());

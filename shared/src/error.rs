@@ -241,8 +241,10 @@ pub struct Error {
     pub code: ErrorCode,
     /// Safe, human-readable detail.
     pub message: String,
-    /// Extra top-level fields (the plan-gate fields, the bad `field`).
-    pub extra: Map<String, Value>,
+    /// Extra top-level fields (the plan-gate fields, the bad `field`). Boxed: a JSON map is
+    /// large when serde_json keeps insertion order (a feature some dependencies turn on), and
+    /// every `Result` carries this type.
+    pub extra: Box<Map<String, Value>>,
     /// Seconds for `Retry-After` (429, and 503 when the password hashers are saturated).
     pub retry_after: Option<u64>,
     /// The real cause, logged with its own sources at error level, never shown.
@@ -256,7 +258,7 @@ impl Error {
         Self {
             code,
             message: message.into(),
-            extra: Map::new(),
+            extra: Box::default(),
             retry_after: None,
             cause: None,
         }
@@ -445,7 +447,7 @@ impl Error {
         body.insert("error".into(), json!(self.code.title()));
         body.insert("code".into(), json!(self.code.as_str()));
         body.insert("message".into(), json!(self.message));
-        for (key, value) in &self.extra {
+        for (key, value) in self.extra.iter() {
             body.insert(key.clone(), value.clone());
         }
         body.insert("statusCode".into(), json!(self.status().as_u16()));

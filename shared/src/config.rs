@@ -164,6 +164,114 @@ pub fn check_endpoint_url(url: &str) -> Result<(), String> {
         return Err(format!("`{url}` must not have a fragment"));
     }
     Ok(())
+    /// The WebAuthn relying party (passkeys): `LATCHKEY_WEBAUTHN_RP_ID`, `_RP_NAME`, `_ORIGINS`.
+    pub webauthn: WebauthnSettings,
+    /// Serve the passkey demo page `GET /auth/passkeys/demo` (`LATCHKEY_DEMO_PAGES`; on by
+    /// default locally, off on Lambda).
+    pub demo_pages: bool,
+}
+
+/// Who the passkeys are for. Checked at start-up: the RP ID must be a registrable suffix of the
+/// host of every origin (WebAuthn's rule, which also forbids IP addresses as RP IDs).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WebauthnSettings {
+    /// The domain credentials are scoped to. Default: the host of the public URL, or `localhost`
+    /// when that host is an IP address (`http://127.0.0.1:3000` locally).
+    pub rp_id: String,
+    /// Shown by authenticators. Default: the product name.
+    pub rp_name: String,
+    /// The origins a browser may run a ceremony from, exactly (scheme, host and port). Default:
+    /// the origin of the public URL, with `localhost` for an IP host.
+    pub origins: Vec<String>,
+}
+
+impl WebauthnSettings {
+    fn from_env(env: &Env<'_>, public_url: &str, product_name: &str) -> Result<Self, ConfigError> {
+        let public = url::Url::parse(public_url).map_err(|e| {
+            env.error(
+                "LATCHKEY_PUBLIC_URL",
+                format!("expected an http(s) URL, got `{public_url}`: {e}"),
+            )
+        })?;
+        // An IP address cannot be an RP ID: locally the browser must use `localhost`.
+        let ip_host = matches!(public.host(), Some(url::Host::Ipv4(_) | url::Host::Ipv6(_)));
+        let default_origin = {
+            let mut origin = public.clone();
+            if ip_host {
+                origin
+                    .set_host(Some("localhost"))
+                    .expect("an http(s) URL takes a host");
+            }
+            origin.origin().ascii_serialization()
+        };
+        let rp_id = match env.get("LATCHKEY_WEBAUTHN_RP_ID") {
+            Some(rp_id) => rp_id.to_lowercase(),
+            None if ip_host => "localhost".to_owned(),
+            None => public.host_str().unwrap_or("localhost").to_owned(),
+        };
+        let mut origins = env.list("LATCHKEY_WEBAUTHN_ORIGINS");
+        if origins.is_empty() {
+            origins.push(default_origin);
+        }
+        let settings = Self {
+            rp_name: env
+                .get("LATCHKEY_WEBAUTHN_RP_NAME")
+                .unwrap_or_else(|| product_name.to_owned()),
+            rp_id,
+            origins,
+        };
+        settings.relying_party().map_err(|problem| {
+            let variable = if env.get("LATCHKEY_WEBAUTHN_ORIGINS").is_some() {
+                "LATCHKEY_WEBAUTHN_ORIGINS"
+            } else {
+                "LATCHKEY_WEBAUTHN_RP_ID"
+            };
+            env.error(variable, problem)
+        })?;
+        Ok(settings)
+    }
+
+    /// The relying party these settings describe (cheap: built per ceremony, so a test's
+    /// settings never leak into another's).
+    pub fn relying_party(&self) -> Result<webauthn_rs::Webauthn, String> {
+        let mut origins = Vec::with_capacity(self.origins.len());
+        for origin in &self.origins {
+            let url = url::Url::parse(origin)
+                .ok()
+                .filter(|url| matches!(url.scheme(), "http" | "https") && url.host().is_some())
+                .ok_or_else(|| format!("`{origin}` is not an http(s) origin"))?;
+            if !matches!(url.path(), "" | "/") || url.query().is_some() {
+                return Err(format!(
+                    "`{origin}` is not an origin (scheme, host and port only)"
+                ));
+            }
+            origins.push(url);
+        }
+        let (first, rest) = origins
+            .split_first()
+            .ok_or_else(|| "at least one origin is needed".to_owned())?;
+        let mut builder = webauthn_rs::WebauthnBuilder::new(&self.rp_id, first)
+            .map_err(|_| self.mismatch(first))?
+            .rp_name(&self.rp_name);
+        for origin in rest {
+            // The builder checks only the first origin against the RP ID; check each.
+            webauthn_rs::WebauthnBuilder::new(&self.rp_id, origin)
+                .map_err(|_| self.mismatch(origin))?;
+            builder = builder.append_allowed_origin(origin);
+        }
+        builder
+            .build()
+            .map_err(|e| format!("invalid WebAuthn settings: {e}"))
+    }
+
+    fn mismatch(&self, origin: &url::Url) -> String {
+        format!(
+            "the RP ID `{}` is not the host of `{}` nor a parent domain of it (an IP address \
+             is never an RP ID: use localhost)",
+            self.rp_id,
+            origin.origin().ascii_serialization()
+        )
+    }
 }
 
 /// A setting that is missing or malformed; the message names the variable.
@@ -214,6 +322,10 @@ impl Config {
             ));
         }
         let emulator = env.get("AWS_ENDPOINT_URL").is_some();
+        let public_url_for_webauthn = public_url.clone();
+        let product_name_for_webauthn = env
+            .get("LATCHKEY_PRODUCT_NAME")
+            .unwrap_or_else(|| "Latchkey".into());
         let config = Self {
             backend,
             listen: env.parse(
@@ -355,6 +467,15 @@ impl Config {
                     ));
                 }
             },
+            webauthn: WebauthnSettings::from_env(
+                &env,
+                &public_url_for_webauthn,
+                &product_name_for_webauthn,
+            )?,
+            demo_pages: env.flag(
+                "LATCHKEY_DEMO_PAGES",
+                env.get("AWS_LAMBDA_FUNCTION_NAME").is_none(),
+            )?,
         };
         if config.trusted_proxy_hops == 0 {
             return Err(env.error(
@@ -714,6 +835,60 @@ mod tests {
         let error = config(&[("LATCHKEY_LISTEN", "nonsense")]).unwrap_err();
         assert_eq!(error.variable, "LATCHKEY_LISTEN");
         assert!(error.to_string().contains("nonsense"));
+    }
+
+    #[test]
+    fn passkeys_default_to_localhost_for_an_ip_public_url_and_to_its_host_otherwise() {
+        let local = config(&[]).unwrap();
+        assert_eq!(local.webauthn.rp_id, "localhost");
+        assert_eq!(local.webauthn.origins, vec!["http://localhost:3000"]);
+        assert_eq!(local.webauthn.rp_name, "Latchkey");
+        assert!(local.demo_pages);
+        let deployed = config(&[
+            ("LATCHKEY_PUBLIC_URL", "https://auth.example.com/"),
+            ("LATCHKEY_PRODUCT_NAME", "Acme"),
+            ("AWS_LAMBDA_FUNCTION_NAME", "passkeys"),
+        ])
+        .unwrap();
+        assert_eq!(deployed.webauthn.rp_id, "auth.example.com");
+        assert_eq!(deployed.webauthn.origins, vec!["https://auth.example.com"]);
+        assert_eq!(deployed.webauthn.rp_name, "Acme");
+        assert!(!deployed.demo_pages, "no demo page on Lambda unless asked");
+        let parent = config(&[
+            ("LATCHKEY_PUBLIC_URL", "https://auth.example.com"),
+            ("LATCHKEY_WEBAUTHN_RP_ID", "example.com"),
+            (
+                "LATCHKEY_WEBAUTHN_ORIGINS",
+                "https://auth.example.com, https://app.example.com",
+            ),
+        ])
+        .unwrap();
+        assert_eq!(parent.webauthn.origins.len(), 2);
+    }
+
+    #[test]
+    fn a_webauthn_rp_id_that_does_not_fit_the_origins_stops_start_up() {
+        let ip = config(&[("LATCHKEY_WEBAUTHN_RP_ID", "127.0.0.1")]).unwrap_err();
+        assert_eq!(ip.variable, "LATCHKEY_WEBAUTHN_RP_ID");
+        let foreign = config(&[
+            ("LATCHKEY_PUBLIC_URL", "https://auth.example.com"),
+            (
+                "LATCHKEY_WEBAUTHN_ORIGINS",
+                "https://auth.example.com,https://evil.example",
+            ),
+        ])
+        .unwrap_err();
+        assert_eq!(foreign.variable, "LATCHKEY_WEBAUTHN_ORIGINS");
+        assert!(
+            foreign.problem.contains("evil.example"),
+            "{}",
+            foreign.problem
+        );
+        let not_an_origin =
+            config(&[("LATCHKEY_WEBAUTHN_ORIGINS", "http://localhost:3000/app")]).unwrap_err();
+        assert_eq!(not_an_origin.variable, "LATCHKEY_WEBAUTHN_ORIGINS");
+        let flag = config(&[("LATCHKEY_DEMO_PAGES", "maybe")]).unwrap_err();
+        assert_eq!(flag.variable, "LATCHKEY_DEMO_PAGES");
     }
 
     #[test]

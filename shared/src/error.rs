@@ -96,11 +96,15 @@ pub enum ErrorCode {
     LastSignInMethod,
     /// 409: the provider refused to refresh a connection's tokens; the user must connect again.
     ReconnectRequired,
+    /// 401: a WebAuthn challenge that is unknown, spent, expired, or for another purpose or user.
+    InvalidChallenge,
+    /// 409: a passkey whose credential id is already registered (to anyone).
+    PasskeyAlreadyRegistered,
 }
 
 impl ErrorCode {
     /// Every code, for tests and documentation.
-    pub const ALL: [ErrorCode; 38] = [
+    pub const ALL: [ErrorCode; 40] = [
         Self::InvalidRequest,
         Self::WeakPassword,
         Self::InvalidLink,
@@ -139,6 +143,8 @@ impl ErrorCode {
         Self::IdentityTaken,
         Self::LastSignInMethod,
         Self::ReconnectRequired,
+        Self::InvalidChallenge,
+        Self::PasskeyAlreadyRegistered,
     ];
 
     /// The table: (machine code, HTTP status, title).
@@ -244,6 +250,16 @@ impl ErrorCode {
             Self::IdentityTaken => ("identity_taken", StatusCode::CONFLICT, "Conflict"),
             Self::LastSignInMethod => ("last_sign_in_method", StatusCode::CONFLICT, "Conflict"),
             Self::ReconnectRequired => ("reconnect_required", StatusCode::CONFLICT, "Conflict"),
+            Self::InvalidChallenge => (
+                "invalid_challenge",
+                StatusCode::UNAUTHORIZED,
+                "Invalid challenge",
+            ),
+            Self::PasskeyAlreadyRegistered => (
+                "passkey_already_registered",
+                StatusCode::CONFLICT,
+                "Conflict",
+            ),
         }
     }
 
@@ -282,8 +298,10 @@ pub struct Error {
     pub code: ErrorCode,
     /// Safe, human-readable detail.
     pub message: String,
-    /// Extra top-level fields (the plan-gate fields, the bad `field`).
-    pub extra: Map<String, Value>,
+    /// Extra top-level fields (the plan-gate fields, the bad `field`). Boxed: a JSON map is
+    /// large when serde_json keeps insertion order (a feature some dependencies turn on), and
+    /// every `Result` carries this type.
+    pub extra: Box<Map<String, Value>>,
     /// Seconds for `Retry-After` (429, and 503 when the password hashers are saturated).
     pub retry_after: Option<u64>,
     /// The real cause, logged with its own sources at error level, never shown.
@@ -297,7 +315,7 @@ impl Error {
         Self {
             code,
             message: message.into(),
-            extra: Map::new(),
+            extra: Box::default(),
             retry_after: None,
             cause: None,
         }
@@ -486,7 +504,7 @@ impl Error {
         body.insert("error".into(), json!(self.code.title()));
         body.insert("code".into(), json!(self.code.as_str()));
         body.insert("message".into(), json!(self.message));
-        for (key, value) in &self.extra {
+        for (key, value) in self.extra.iter() {
             body.insert(key.clone(), value.clone());
         }
         body.insert("statusCode".into(), json!(self.status().as_u16()));

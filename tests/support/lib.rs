@@ -11,6 +11,8 @@
 //! - `counting`: a table decorator that counts round trips.
 //! - `oauth`: a real OAuth 2 / OIDC provider (oauth2-mock-server) per test.
 //! - `mail_servers`: the real IMAP and SMTP servers (pymap, aiosmtpd) of the inbox tests.
+//! - `passkeys`: real software WebAuthn authenticators (kanidm's soft passkey, 1Password's
+//!   passkey-rs) acting as the browser.
 //! - `on_both_backends!`: one scenario, two tests.
 
 pub mod app;
@@ -20,6 +22,7 @@ pub mod http;
 pub mod mail;
 pub mod mail_servers;
 pub mod oauth;
+pub mod passkeys;
 pub mod python;
 pub mod schema;
 

@@ -7,7 +7,7 @@ use latchkey::domain::timestamp;
 use latchkey::http::answers::{ErrorResponse, errors};
 use latchkey::http::{Caller, Json, MaybeCaller};
 use latchkey::services::accounts::{self, Membership};
-use latchkey::services::{mfa, profiles};
+use latchkey::services::{mfa, passkeys, profiles};
 use latchkey::{AppState, Result};
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -142,7 +142,7 @@ pub struct MembershipView {
 
 #[derive(Serialize, ToSchema)]
 pub struct PasskeyCount {
-    /// 0 until the passkeys group is served.
+    /// How many passkeys can sign in to the account (`GET /auth/passkeys` lists them).
     count: u32,
 }
 
@@ -181,13 +181,15 @@ pub struct Profile {
         (status = "default", description = errors::OTHER, body = ErrorResponse),
     ))]
 pub async fn me(State(state): State<AppState>, caller: Caller) -> Result<Json<Profile>> {
-    let (user, memberships, mfa, identities) = tokio::join!(
+    let (user, memberships, mfa, identities, passkey_count) = tokio::join!(
         accounts::require_user(&state, caller.user_id()),
         accounts::memberships(&state, caller.user_id()),
         mfa::status(&state, caller.user_id()),
         latchkey::services::social::list(&state, caller.user_id()),
+        passkeys::count(&state, caller.user_id()),
     );
-    let (user, memberships, mfa, identities) = (user?, memberships?, mfa?, identities?);
+    let (user, memberships, mfa, identities, passkey_count) =
+        (user?, memberships?, mfa?, identities?, passkey_count?);
     Ok(Json(Profile {
         success: true,
         emails: vec![EmailCredential {
@@ -207,7 +209,9 @@ pub async fn me(State(state): State<AppState>, caller: Caller) -> Result<Json<Pr
             .collect(),
         identities,
         mfa,
-        passkeys: PasskeyCount { count: 0 },
+        passkeys: PasskeyCount {
+            count: passkey_count,
+        },
         session: CurrentSession {
             id: caller.session_id().to_owned(),
             amr: caller.claims.amr.clone(),

@@ -76,6 +76,16 @@ pub const GROUPS: &[Group] = &[
         },
     },
     Group {
+        name: "passkeys",
+        description: "Passkeys (WebAuthn): adding one, signing in with one (with an email or \
+                      none), listing and removing them, and a demo page to try them in a browser.",
+        function: "PasskeysFunction",
+        kind: Kind::Http {
+            routes: latchkey_passkeys::routes,
+            router: latchkey_passkeys::router,
+        },
+    },
+    Group {
         name: "workspaces",
         description: "Workspaces, members and roles, invites (accepting one signs in), switching \
                       the active workspace, and waitlists.",

@@ -33,6 +33,12 @@ pub async fn serve() -> Result<(), Box<dyn std::error::Error>> {
         data_dir = %state.config.data_dir.display(),
         "Latchkey is listening on {url}; try: curl {url}/health"
     );
+    if let (true, Some(origin)) = (
+        state.config.demo_pages,
+        state.config.webauthn.origins.first(),
+    ) {
+        tracing::info!("Try passkeys in a browser at {origin}/auth/passkeys/demo");
+    }
     axum::serve(
         listener,
         app(state).into_make_service_with_connect_info::<std::net::SocketAddr>(),

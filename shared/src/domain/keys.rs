@@ -22,6 +22,7 @@
 //! | current signing key | `KEYS` | `CURRENT` | `kid` of the key that signs new tokens |
 //! | identity | `IDENTITY#<provider>#<subject>` | `IDENTITY` | (oauth group) user id, email, linked_at; GSI1 `USER#<user>` / `IDENTITY#<provider>#<subject>` lists a user's identities |
 //! | passkey | `USER#<id>` | `PASSKEY#<id>` | (passkeys group) GSI1 on the credential id |
+//! | passkey credential claim | `PASSKEYCRED#<credential id>` | `PASSKEYCRED` | user and passkey id; written with the passkey on condition that none exists: one account per credential id |
 //! | API key | `APIKEY#<sha256>` | `APIKEY` | (api-keys group) listed through GSI1 under the user |
 //! | MFA | `USER#<id>` | `MFA` | TOTP secret encrypted with the Cipher, `status` (`pending`/`enabled`), `last_step`, `setup_id`; `ttl` while pending |
 //! | recovery code | `USER#<id>` | `RECOVERY#<sha256 hex>` | one unspent code of the current set; consumed by a conditional delete |
@@ -190,6 +191,20 @@ pub fn passkey(user_id: &str, passkey_id: &str) -> Key {
     )
 }
 
+/// The copies of a user's linked identities under the user (oauth group): a passkey is not the
+/// last way to sign in while one exists.
+pub const IDENTITY_PREFIX: &str = "IDENTITY#";
+
+/// The claim that makes a WebAuthn credential id (base64url) belong to one passkey of one user.
+pub fn passkey_credential(credential_id: &str) -> Key {
+    Key::new(format!("PASSKEYCRED#{credential_id}"), "PASSKEYCRED")
+}
+
+/// GSI1 of a passkey item: `(PASSKEYCRED#<credential id>, PASSKEY)`, how a sign-in finds it.
+pub fn passkey_gsi1(credential_id: &str) -> (String, String) {
+    (format!("PASSKEYCRED#{credential_id}"), "PASSKEY".to_owned())
+}
+
 /// An API key, by the SHA-256 of its secret.
 pub fn api_key(key_hash: &str) -> Key {
     Key::new(format!("APIKEY#{key_hash}"), "APIKEY")
@@ -297,6 +312,14 @@ mod tests {
             Key::new("IDENTITY#google#123", "IDENTITY")
         );
         assert_eq!(passkey("u1", "p1"), Key::new("USER#u1", "PASSKEY#p1"));
+        assert_eq!(
+            passkey_credential("AQID"),
+            Key::new("PASSKEYCRED#AQID", "PASSKEYCRED")
+        );
+        assert_eq!(
+            passkey_gsi1("AQID"),
+            ("PASSKEYCRED#AQID".to_owned(), "PASSKEY".to_owned())
+        );
         assert_eq!(api_key("ab"), Key::new("APIKEY#ab", "APIKEY"));
         assert_eq!(mfa("u1"), Key::new("USER#u1", "MFA"));
         assert_eq!(provider("p1"), Key::new("PROVIDER#p1", "META"));

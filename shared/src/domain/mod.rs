@@ -15,6 +15,7 @@
 //! - `integrations`: the provider registry, OAuth connections and provider API keys (records,
 //!   encryption contexts, id rules).
 //! - `inboxes`: agent inboxes (IMAP/SMTP or Google), their credential bundle and the hosted form's flow.
+//! - `passkeys`: stored passkeys and WebAuthn ceremony challenges.
 
 pub mod api_keys;
 pub mod emails;
@@ -26,6 +27,7 @@ pub mod inboxes;
 pub mod keys;
 pub mod mfa;
 pub mod one_time_token;
+pub mod passkeys;
 pub mod passwords;
 pub mod plans;
 pub mod sessions;

@@ -263,6 +263,8 @@ pub enum Notice {
     MfaEnabled,
     MfaDisabled,
     RecoveryCodeUsed,
+    PasskeyAdded,
+    PasskeyRemoved,
 }
 
 impl Notice {
@@ -279,6 +281,14 @@ impl Notice {
             Self::RecoveryCodeUsed => (
                 "A recovery code was used to sign in",
                 "One of your recovery codes was used instead of your authenticator app. That code no longer works; make a new set when you run low.",
+            ),
+            Self::PasskeyAdded => (
+                "A passkey was added to your account",
+                "A new passkey can now sign in to your account without a password.",
+            ),
+            Self::PasskeyRemoved => (
+                "A passkey was removed from your account",
+                "One of your passkeys can no longer sign in to your account.",
             ),
         }
     }

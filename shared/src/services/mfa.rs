@@ -807,7 +807,13 @@ fn with_method(amr: &[String], method: &str) -> Vec<String> {
 }
 
 /// Mail a security notice; a failure is logged and otherwise ignored (the change is made).
-async fn notify(state: &AppState, user: &User, notice: Notice, context: &SessionContext) {
+/// Mail a security notice to the account (best effort: a failure is logged, never answered).
+pub(crate) async fn notify(
+    state: &AppState,
+    user: &User,
+    notice: Notice,
+    context: &SessionContext,
+) {
     let when = rfc3339(state.clock.now());
     let client = match &context.user_agent {
         Some(agent) => format!("{} ({agent})", context.ip),

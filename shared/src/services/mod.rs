@@ -4,6 +4,7 @@
 //! - `users`: the one users service: reads, typed updates, new passwords, verified addresses.
 //! - `sessions`: starting a session (the AuthResponse), refresh rotation, listing, revocation.
 //! - `mfa`: TOTP enrolment, the MFA step every sign-in ends in, recovery codes.
+//! - `passkeys`: WebAuthn registration and sign-in (ceremony state in the table), listing, removal.
 //! - `passwords`: argon2id on a bounded set of warm hashing threads, dummy hash for unknown accounts.
 //! - `profiles`: the per-instance cache of a user's profile and workspaces for `/auth/validate`.
 //! - `rate_limit`: fixed-window counters in the table.
@@ -38,6 +39,7 @@ pub mod mfa;
 pub mod oauth_flow;
 pub mod oidc;
 pub mod one_time_tokens;
+pub mod passkeys;
 pub mod passwords;
 pub mod plans;
 pub mod profiles;

@@ -1,0 +1,6 @@
+//! The `passkeys` Lambda function.
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_http::Error> {
+    latchkey::lambda::run(latchkey_passkeys::router).await
+}

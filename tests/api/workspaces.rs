@@ -466,10 +466,32 @@ async fn a_removed_member_loses_the_workspace_at_once(backend: Backend) {
         200
     );
 
+    let gate_check = |token: String| {
+        let app = &app;
+        async move {
+            let bearer = format!("Bearer {token}");
+            app.request(
+                Method::GET,
+                "/auth/check",
+                None,
+                &[
+                    ("authorization", bearer.as_str()),
+                    ("x-forwarded-method", "GET"),
+                    ("x-forwarded-uri", "/anything"),
+                ],
+            )
+            .await
+        }
+    };
+    assert_eq!(gate_check(member_token.clone()).await.status, 200);
+
     let removed = remove(&app, owner.access_token(), &ws, &member_id).await;
 
     assert_eq!(removed.status, 200, "{}", removed.text);
     call(&app, Method::GET, "/auth/validate", &member_token, None)
+        .await
+        .assert_error(401, "invalid_token");
+    gate_check(member_token.clone())
         .await
         .assert_error(401, "invalid_token");
     call(

@@ -7,7 +7,6 @@ use latchkey::domain::timestamp;
 use latchkey::http::answers::{ErrorResponse, errors};
 use latchkey::http::{Caller, Json, MaybeCaller};
 use latchkey::services::accounts::{self, Membership};
-use latchkey::services::workspaces;
 use latchkey::services::{mfa, profiles};
 use latchkey::{AppState, Result};
 use serde::Serialize;
@@ -81,13 +80,8 @@ pub async fn validate(
     State(state): State<AppState>,
     caller: Caller,
 ) -> Result<Json<ValidateResponse>> {
-    let profile = profiles::profile(&state, caller.user_id()).await?;
+    let profile = profiles::require_token_workspace_member(&state, &caller.claims).await?;
     let user = &profile.user;
-    if let Some(org) = &caller.claims.org
-        && !profile.memberships.iter().any(|m| &m.workspace.id == org)
-    {
-        return Err(workspaces::removed_from_token_workspace());
-    }
     Ok(Json(ValidateResponse {
         status: "valid",
         user: ValidatedUser {

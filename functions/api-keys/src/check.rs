@@ -80,7 +80,10 @@ macro_rules! gate_check {
                     `X-Auth-Org`, `X-Auth-Plan`, `X-Auth-Features`, `X-Auth-Amr`.", body = Allowed),
                 (status = 400, description = "`invalid_request`: the guarded request's method or \
                     URI is missing or malformed; `field` names the header.", body = ErrorResponse),
-                (status = 401, description = errors::UNAUTHORIZED, body = ErrorResponse),
+                (status = 401, description = "`authentication_required`: no credentials were \
+                    presented. `invalid_token`: the credentials are malformed, expired, forged, \
+                    or their session has ended, or the holder is no longer a member of the \
+                    workspace they name (`org`).", body = ErrorResponse),
                 (status = 403, description = "`plan_required` (with `currentPlan`, \
                     `requiredPlan`) or `feature_required` (with `currentPlan`, \
                     `requiredFeature`): seed 001's bodies, when `LATCHKEY_GATES` names the \

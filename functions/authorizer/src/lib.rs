@@ -20,7 +20,7 @@ use lambda_http::aws_lambda_events::apigw::{
 use lambda_http::aws_lambda_events::iam::{IamPolicyEffect, IamPolicyStatement};
 use lambda_http::http::{HeaderMap, HeaderValue, Method, Uri, header};
 use lambda_runtime::{LambdaEvent, service_fn};
-use latchkey::http::caller::{Caller, authenticate_request};
+use latchkey::http::caller::Caller;
 use latchkey::services::gate::{self, Allowed};
 use latchkey::{AppState, Config, Error, telemetry};
 use serde::Serialize;
@@ -210,7 +210,7 @@ pub async fn authorize(
     let rest = !matches!(event, AuthorizerEvent::HttpApi(_));
     let guarded = Guarded::of(event)?;
     let caller =
-        match authenticate_request(state, &guarded.method, &guarded.uri, &guarded.headers).await {
+        match gate::authenticate(state, &guarded.method, &guarded.uri, &guarded.headers).await {
             Ok(caller) => Some(caller),
             Err(error) if error.status().is_server_error() => {
                 return Err(AuthorizerError::Failed(

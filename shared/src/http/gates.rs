@@ -23,8 +23,7 @@ use tower::{Layer, Service};
 use crate::AppState;
 use crate::domain::gates::Gate;
 use crate::domain::plans::Plan;
-use crate::http::caller::authenticate_request;
-use crate::services::gate::{Allowed, check_gate};
+use crate::services::gate::{self, Allowed, check_gate};
 
 /// Only callers on `plan` or above pass.
 pub fn require_plan(state: AppState, plan: Plan) -> RequireGate {
@@ -92,7 +91,7 @@ where
             let (mut parts, body) = request.into_parts();
             let decision: crate::Result<(Allowed, _)> = async {
                 let caller =
-                    authenticate_request(&layer.state, &parts.method, &parts.uri, &parts.headers)
+                    gate::authenticate(&layer.state, &parts.method, &parts.uri, &parts.headers)
                         .await?;
                 check_gate(&caller.claims, &layer.gate)?;
                 Ok((Allowed::of_caller(&caller), caller))

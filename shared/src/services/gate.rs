@@ -8,6 +8,7 @@ use serde::Serialize;
 use crate::domain::gates::{Gate, Gates};
 use crate::domain::plans::Plan;
 use crate::http::caller::{self, Caller};
+use crate::services::profiles;
 use crate::services::tokens::AccessClaims;
 use crate::{AppState, Error, Result};
 
@@ -99,15 +100,29 @@ pub fn decide(caller: Option<&Caller>, method: &str, path: &str, gates: &Gates) 
     Ok(Allowed::of(&caller.claims))
 }
 
-/// Authenticate the credentials in `headers` for the guarded request `method uri`, then decide
-/// with `LATCHKEY_GATES`. A JWT costs the session read; an API key its one read.
+/// The caller behind the credentials in `headers` for the guarded request `method uri`, as every
+/// door authenticates it: valid credentials (a JWT costs the session read, an API key its one
+/// read), and a holder still a member of the workspace the credentials name (`org`; from the
+/// per-instance profile cache, so a warm instance pays no read for it).
+pub async fn authenticate(
+    state: &AppState,
+    method: &Method,
+    uri: &Uri,
+    headers: &HeaderMap,
+) -> Result<Caller> {
+    let caller = caller::authenticate_request(state, method, uri, headers).await?;
+    profiles::require_token_workspace_member(state, &caller.claims).await?;
+    Ok(caller)
+}
+
+/// `authenticate`, then decide with `LATCHKEY_GATES`.
 pub async fn check(
     state: &AppState,
     method: &Method,
     uri: &Uri,
     headers: &HeaderMap,
 ) -> Result<Allowed> {
-    let caller = caller::authenticate_request(state, method, uri, headers).await?;
+    let caller = authenticate(state, method, uri, headers).await?;
     decide(
         Some(&caller),
         method.as_str(),

@@ -11,6 +11,8 @@ use std::time::{Duration, Instant};
 
 use crate::domain::users::User;
 use crate::services::accounts::{self, Membership};
+use crate::services::tokens::AccessClaims;
+use crate::services::workspaces;
 use crate::{AppState, Result};
 
 /// How long a cached profile answers.
@@ -75,5 +77,21 @@ pub async fn profile(state: &AppState, user_id: &str) -> Result<Arc<Profile>> {
         memberships: memberships?,
     });
     state.profiles.keep(user_id, read_at, profile.clone());
+    Ok(profile)
+}
+
+/// The caller's profile, refused with `401 invalid_token` when the token names a workspace (`org`)
+/// its holder is no longer a member of: API.md has `/auth/validate` and the gate check refuse
+/// such tokens. From the cache, so a warm instance pays no read for it.
+pub async fn require_token_workspace_member(
+    state: &AppState,
+    claims: &AccessClaims,
+) -> Result<Arc<Profile>> {
+    let profile = profile(state, &claims.sub).await?;
+    if let Some(org) = &claims.org
+        && !profile.memberships.iter().any(|m| &m.workspace.id == org)
+    {
+        return Err(workspaces::removed_from_token_workspace());
+    }
     Ok(profile)
 }

@@ -184,8 +184,77 @@ async fn the_verify_link_opened_in_a_browser_confirms_the_address(backend: Backe
     json_client.assert_error(400, "invalid_token");
 }
 
+async fn an_invite_link_opened_in_a_browser_joins_and_signs_in_without_a_token_on_the_page(
+    backend: Backend,
+) {
+    let app = TestApp::spawn(backend).await;
+    let owner = app.signed_up().await;
+    let created = app
+        .with_bearer(
+            Method::POST,
+            "/workspaces",
+            owner.access_token(),
+            Some(&json!({"name": "Team"})),
+        )
+        .await;
+    assert_eq!(created.status, 201, "{}", created.text);
+    let workspace = created.json["id"].as_str().unwrap().to_owned();
+    let invitee = format!("invitee-{}@example.com", uuid::Uuid::new_v4().simple());
+    let invited = app
+        .with_bearer(
+            Method::POST,
+            &format!("/workspaces/{workspace}/invites"),
+            owner.access_token(),
+            Some(&json!({"email": invitee, "role": "member"})),
+        )
+        .await;
+    assert!(invited.status.is_success(), "{}", invited.text);
+    let link = app.sent_mail().await.pop().unwrap().links().remove(0);
+    let landed = page(&app, &path_of(&link)).await;
+    assert_eq!(landed.status, 200, "{}", landed.text);
+    assert_page(&landed);
+    assert!(landed.text.contains("You joined the workspace"));
+    let access = cookie_pair(&landed, "__Host-access_token");
+    assert!(!landed.text.contains(access.split_once('=').unwrap().1));
+    // Spent: the page says the link does not work.
+    let again = page(&app, &path_of(&link)).await;
+    assert_eq!(again.status, 400);
+    assert_page(&again);
+}
+
 on_both_backends!(
+    an_invite_link_opened_in_a_browser_joins_and_signs_in_without_a_token_on_the_page,
     the_reset_link_opens_a_form_that_sets_the_password,
     a_magic_link_opened_in_a_browser_signs_in_with_cookies_and_shows_no_token,
     the_verify_link_opened_in_a_browser_confirms_the_address,
 );
+
+#[tokio::test]
+async fn a_form_post_with_a_null_origin_is_accepted_only_from_the_same_origin() {
+    let app = TestApp::spawn(Backend::Embedded).await;
+    let ada = app.signed_up().await;
+    app.post("/auth/forgot-password", &json!({"email": ada.user.email}))
+        .await;
+    let link = app.sent_mail().await.pop().unwrap().links().remove(0);
+    let form = page(&app, &path_of(&link)).await;
+    let cookie = cookie_pair(&form, "__Host-csrf");
+    let body = format!(
+        "token={}&new_password={}&csrf_token={}",
+        encode(&hidden(&form.text, "token")),
+        encode("Null-origin-velvet-orbit-5"),
+        encode(&hidden(&form.text, "csrf_token"))
+    );
+    let post = |site: &'static str| {
+        Request::builder()
+            .method(Method::POST)
+            .uri("/auth/reset-password")
+            .header("content-type", "application/x-www-form-urlencoded")
+            .header("origin", "null")
+            .header("sec-fetch-site", site)
+            .header("cookie", cookie.clone())
+            .body(Body::from(body.clone()))
+            .unwrap()
+    };
+    assert_eq!(app.send(post("cross-site")).await.status, 403);
+    assert_eq!(app.send(post("same-origin")).await.status, 200);
+}

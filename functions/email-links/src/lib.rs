@@ -544,31 +544,13 @@ async fn sign_in(
     let now = state.clock.unix();
     match (outcome, redirect) {
         // A browser without a redirect: the cookies, and a page that shows no token.
-        (SignInOutcome::Authenticated(body), None) if page => {
-            let with_cookies = cookies::auth_response(&state.config, now, StatusCode::OK, body);
-            let mut answer = pages::message(
-                &state.config,
-                StatusCode::OK,
-                "Signed in",
-                "You are signed in.",
-                Some("You can close this page and go back to the app."),
-                false,
-            );
-            for cookie in with_cookies.headers().get_all(header::SET_COOKIE) {
-                answer
-                    .headers_mut()
-                    .append(header::SET_COOKIE, cookie.clone());
-            }
-            Ok(answer)
-        }
-        (SignInOutcome::MfaRequired(_), _) if page => Ok(pages::message(
+        (SignInOutcome::Authenticated(body), None) if page => Ok(pages::signed_in(
             &state.config,
-            StatusCode::OK,
-            "One more step",
-            "This account uses two-factor authentication.",
-            Some("Sign in from the app to enter a code from your authenticator."),
-            false,
+            now,
+            body,
+            "You can close this page and go back to the app.",
         )),
+        (SignInOutcome::MfaRequired(_), _) if page => Ok(pages::second_factor_owed(&state.config)),
         (SignInOutcome::Authenticated(body), None) => Ok(cookies::auth_response(
             &state.config,
             now,

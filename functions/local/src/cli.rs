@@ -256,7 +256,12 @@ pub fn outbox(args: &[String]) -> Result<(), Failure> {
             .replace("=\n", "")
             .replace("=3D", "=");
         let (links, codes) = latchkey::adapters::outbox::links_and_codes(&text);
-        let mut links: Vec<String> = links;
+        // The HTML part repeats each link inside an attribute: cut at the quote, keep one.
+        let mut links: Vec<String> = links
+            .iter()
+            .map(|link| link.split(['"', '<']).next().unwrap_or_default().to_owned())
+            .collect();
+        links.sort();
         links.dedup();
         println!("{}", path.display());
         println!("  to: {}  subject: {}", header("To"), header("Subject"));

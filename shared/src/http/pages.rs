@@ -110,6 +110,43 @@ pub fn message(
     )
 }
 
+/// A browser that followed a sign-in link: the token cookies, on a page that shows no token.
+pub fn signed_in(
+    config: &Config,
+    now: i64,
+    body: crate::services::sessions::AuthResponse,
+    detail: &str,
+) -> Response {
+    let with_cookies = crate::http::cookies::auth_response(config, now, StatusCode::OK, body);
+    let mut answer = message(
+        config,
+        StatusCode::OK,
+        "Signed in",
+        "You are signed in.",
+        Some(detail),
+        false,
+    );
+    for cookie in with_cookies.headers().get_all(header::SET_COOKIE) {
+        answer
+            .headers_mut()
+            .append(header::SET_COOKIE, cookie.clone());
+    }
+    answer
+}
+
+/// A browser that followed a sign-in link for an account with a second factor: the code is
+/// entered in the app (the `mfa_token` is never put on a page).
+pub fn second_factor_owed(config: &Config) -> Response {
+    message(
+        config,
+        StatusCode::OK,
+        "One more step",
+        "This account uses two-factor authentication.",
+        Some("Sign in from the app to enter a code from your authenticator."),
+        false,
+    )
+}
+
 /// The page for a refused link or form: the error's status and its (public) message.
 pub fn refused(config: &Config, error: &crate::Error) -> Response {
     let status = error.status();

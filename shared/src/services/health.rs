@@ -22,9 +22,10 @@ use crate::AppState;
 use crate::domain::keys;
 use crate::services::tokens;
 
-/// How long one check may take before it counts as failed: above the AWS calls' own 3 s budget
-/// (`adapters::aws`), so their failures arrive with their reason, and within 5 s in all.
-pub const CHECK_TIMEOUT: Duration = Duration::from_secs(4);
+/// How long one check may take before it counts as failed: a backstop well above the AWS calls'
+/// own 3 s budget (`adapters::aws`, so their failures arrive with their reason) and above a busy
+/// embedded store's group commit, inside the 10 s Lambda timeout.
+pub const CHECK_TIMEOUT: Duration = Duration::from_secs(8);
 /// How long a report is reused.
 pub const CACHE_FOR: Duration = Duration::from_secs(5);
 

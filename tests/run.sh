@@ -91,6 +91,18 @@ fi
   || { echo "$nginx_bin has no auth_request module" >&2; exit 1; }
 export LATCHKEY_TEST_NGINX="$nginx_bin"
 
+# Chromium for the browser tests of the pages (tests/api/browser.rs, driven by tests/browser.py
+# over the DevTools pipe), from Debian.
+chromium_bin=$(command -v chromium || true)
+if [ -z "$chromium_bin" ]; then
+  step "chromium from Debian"
+  if [ "$(id -u)" = 0 ]; then apt_get=(apt-get); else apt_get=(sudo apt-get); fi
+  "${apt_get[@]}" update -qq
+  DEBIAN_FRONTEND=noninteractive "${apt_get[@]}" -o DPkg::Lock::Timeout=300 install -y -qq chromium > "$logs/chromium-install.log"
+  chromium_bin=$(command -v chromium)
+fi
+export LATCHKEY_TEST_CHROMIUM="$chromium_bin"
+
 step "Lint template.yaml (cfn-lint, sam validate --lint) and .github/workflows (actionlint)"
 "$lint_venv/bin/cfn-lint" template.yaml
 SAM_CLI_TELEMETRY=0 AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1 \

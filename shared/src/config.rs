@@ -477,6 +477,27 @@ impl Config {
                 env.get("AWS_LAMBDA_FUNCTION_NAME").is_none(),
             )?,
         };
+        // tower-http panics on `*` with credentials (after the listening line); browsers refuse
+        // it anyway. An origin is `scheme://host[:port]`, nothing after it.
+        for origin in &config.cors_origins {
+            if origin == "*" {
+                return Err(env.error(
+                    "LATCHKEY_CORS_ORIGINS",
+                    "`*` cannot be used: credentials (cookies) are never allowed to any origin; \
+                     list each origin, e.g. https://app.example.com"
+                        .into(),
+                ));
+            }
+            let rest = origin
+                .strip_prefix("https://")
+                .or_else(|| origin.strip_prefix("http://"));
+            if rest.is_none_or(|host| host.is_empty() || host.contains(['/', ' ', '*'])) {
+                return Err(env.error(
+                    "LATCHKEY_CORS_ORIGINS",
+                    format!("expected origins like https://app.example.com, got `{origin}`"),
+                ));
+            }
+        }
         if config.trusted_proxy_hops == 0 {
             return Err(env.error(
                 "LATCHKEY_TRUSTED_PROXY_HOPS",
@@ -1038,6 +1059,27 @@ mod tests {
             assert_eq!(error.variable, variable, "{pairs:?}");
             assert!(!error.to_string().contains('\n'), "one line: {error}");
         }
+    fn a_wildcard_or_malformed_cors_origin_stops_start_up_naming_the_variable() {
+        for bad in [
+            "*",
+            "https://a.example.com, *",
+            "app.example.com",
+            "https://a.example.com/x",
+        ] {
+            let error = config(&[("LATCHKEY_CORS_ORIGINS", bad)]).unwrap_err();
+            assert_eq!(error.variable, "LATCHKEY_CORS_ORIGINS", "{bad}");
+            assert!(!error.to_string().contains('\n'), "one line: {error}");
+        }
+        assert_eq!(
+            config(&[(
+                "LATCHKEY_CORS_ORIGINS",
+                "https://a.example.com,http://localhost:5173"
+            )])
+            .unwrap()
+            .cors_origins
+            .len(),
+            2
+        );
     }
 
     #[test]

@@ -533,14 +533,31 @@ impl std::error::Error for Error {
     }
 }
 
-impl IntoResponse for Error {
-    fn into_response(self) -> Response {
+impl Error {
+    /// The log line of an answered error (also when a page answers it instead of JSON).
+    pub fn log(&self) {
         let status = self.status();
         if let Some(cause) = self.cause_chain() {
             tracing::error!(status = status.as_u16(), code = %self.code, cause = %cause, "request failed");
         } else if status.is_server_error() {
             tracing::error!(status = status.as_u16(), code = %self.code, "request failed");
+        } else {
+            // Every refusal, with its code (the reason) and the field it names; the message and
+            // the request are not logged (they may quote what the client sent).
+            let field = self
+                .extra
+                .get("field")
+                .and_then(|v| v.as_str())
+                .unwrap_or("-");
+            tracing::info!(status = status.as_u16(), code = %self.code, field, "request refused");
         }
+    }
+}
+
+impl IntoResponse for Error {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        self.log();
         let mut response = (status, axum::Json(self.body())).into_response();
         if let Some(seconds) = self.retry_after {
             response

@@ -6,8 +6,11 @@
 //! - `adapters`: DynamoDB, embedded store, SES, outbox, KMS, local cipher.
 //! - `domain`, `services`: types, rules and use cases over the ports.
 //! - `http`: extractors and middleware shared by every endpoint group.
+//! - `audit`: the structured security events (one per security-relevant outcome).
+//! - `health`: what `/health` checks (services::health).
 
 pub mod adapters;
+pub mod audit;
 pub mod config;
 pub mod domain;
 pub mod error;

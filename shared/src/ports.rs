@@ -238,6 +238,14 @@ pub trait Table: Send + Sync {
     /// `GSI1SK` order.
     async fn query_gsi1(&self, gsi1pk: &str, sk_prefix: &str) -> Result<Vec<Item>, StoreError>;
 
+    /// Every live item whose sort key is exactly `sk` and whose partition key starts with
+    /// `pk_prefix`: a whole-table scan, for operator commands only (`latchkey users list`),
+    /// never for a request. Decorators that do not pass it on refuse it.
+    async fn scan(&self, pk_prefix: &str, sk: &str) -> Result<Vec<Item>, StoreError> {
+        let _ = (pk_prefix, sk);
+        Err(StoreError::Invalid("this table does not scan".into()))
+    }
+
     /// Whether the backend answers; for `/health`.
     async fn ping(&self) -> Result<(), StoreError>;
 
@@ -268,6 +276,12 @@ pub struct MailError(pub String);
 #[async_trait]
 pub trait Mailer: Send + Sync {
     async fn send(&self, email: &Email) -> Result<(), MailError>;
+
+    /// For `/health`: whether mail can go out now (SES: the sender identity is verified; the
+    /// outbox: its folder is writable), without sending any. The reason is short and public.
+    async fn check(&self) -> Result<(), String> {
+        Ok(())
+    }
 }
 
 /// Names the owner and purpose of a secret. A ciphertext only decrypts under the context it was
@@ -327,6 +341,12 @@ pub trait Cipher: Send + Sync {
         ciphertext: &[u8],
         context: &EncryptionContext,
     ) -> Result<Vec<u8>, CipherError>;
+
+    /// For `/health`: whether the key is usable (KMS: `DescribeKey` says enabled). The local key
+    /// was read at start; whether it still opens our secrets is the signing-key check's to say.
+    async fn check(&self) -> Result<(), String> {
+        Ok(())
+    }
 }
 
 /// The time. Services ask this port rather than the system, so tests can move time forward.

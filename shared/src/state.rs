@@ -12,6 +12,7 @@ use crate::config::{Backend, Config};
 use crate::ports::{Cipher, Clock, MailLogin, Mailer, Random, Table};
 use crate::services::code_secret::CodeSecret;
 use crate::services::oidc::OidcCache;
+use crate::services::health::HealthCache;
 use crate::services::profiles::ProfileCache;
 use crate::services::tokens::SigningKeys;
 
@@ -33,6 +34,8 @@ pub struct AppState {
     pub mail_login: Arc<dyn MailLogin>,
     /// OIDC providers' discovery documents and keys, cached for the life of the instance.
     pub oidc: Arc<OidcCache>,
+    /// The last `/health` report, reused a few seconds.
+    pub health: Arc<HealthCache>,
 }
 
 /// Start-up failed; the message says what to fix.
@@ -59,14 +62,35 @@ impl AppState {
                         config.data_dir.display()
                     ))
                 })?;
+                let owner_file = config.data_dir.join("latchkey.owner");
                 let table =
                     EmbeddedTable::open(&config.data_dir.join("latchkey.redb"), clock.clone())
                         .map_err(|e| {
-                            StartupError(format!(
-                                "cannot open the embedded store in {}: {e}",
-                                config.data_dir.display()
-                            ))
+                            // redb allows one process at a time: name the one holding it.
+                            let holder = std::fs::read_to_string(&owner_file).ok();
+                            match holder {
+                                Some(holder) if e.to_string().contains("already open") => {
+                                    StartupError(format!(
+                                        "the embedded store in {} is open in another process \
+                                         ({}); stop it, or give this one its own \
+                                         LATCHKEY_DATA_DIR",
+                                        config.data_dir.display(),
+                                        holder.trim()
+                                    ))
+                                }
+                                _ => StartupError(format!(
+                                    "cannot open the embedded store in {}: {e}",
+                                    config.data_dir.display()
+                                )),
+                            }
                         })?;
+                // Who holds the store, for the next process that finds it locked.
+                let me = std::env::args().next().unwrap_or_default();
+                let me = std::path::Path::new(&me)
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default();
+                let _ = std::fs::write(&owner_file, format!("pid {} {me}\n", std::process::id()));
                 let cipher =
                     LocalCipher::open(&config.data_dir.join("local.key")).map_err(|e| {
                         StartupError(format!(
@@ -143,6 +167,7 @@ impl AppState {
             code_secret: Arc::default(),
             profiles: Arc::default(),
             oidc: Arc::default(),
+            health: Arc::default(),
         }
     }
 }

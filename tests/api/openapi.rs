@@ -266,7 +266,8 @@ fn the_response_validator_follows_refs_and_accepts_a_conforming_body() {
         "/health",
         503,
         &serde_json::json!({"status": "degraded", "backend": "aws",
-            "checks": {"table": {"backend": "dynamodb", "reachable": false}}}),
+            "checks": {"store": {"status": "failing", "reason": "the store does not take writes"},
+                "mail": {"status": "ok"}}}),
     );
     assert_eq!(
         latchkey_tests::schema::route_of("DELETE", "/auth/sessions/6f9619ff").as_deref(),

@@ -29,6 +29,10 @@ impl Mailer for RecordRecipients {
         }
         Ok(())
     }
+
+    async fn check(&self) -> Result<(), String> {
+        self.inner.check().await
+    }
 }
 
 /// An email as its recipient reads it back.

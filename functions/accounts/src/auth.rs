@@ -90,6 +90,8 @@ pub struct SignInBody {
         (status = 400, description = errors::BAD_REQUEST, body = ErrorResponse),
         (status = 401, description = "`invalid_credentials`: wrong email or password (the same \
             answer for both).", body = ErrorResponse),
+        (status = 403, description = "`forbidden`: an operator disabled the account \
+            (`latchkey users disable`).", body = ErrorResponse),
         (status = 413, description = errors::TOO_LARGE, body = ErrorResponse),
         (status = 415, description = errors::UNSUPPORTED, body = ErrorResponse),
         (status = 429, description = "`rate_limited`: too many failed sign-ins for this account \
@@ -189,6 +191,7 @@ pub async fn refresh(
     ))]
 pub async fn logout(State(state): State<AppState>, caller: Caller) -> Result<Response> {
     sessions::revoke(&state, caller.user_id(), caller.session_id()).await?;
+    latchkey::audit::session_ended(caller.user_id(), caller.session_id(), "logout");
     let body = Json(SuccessMessage::new("Logged out successfully"));
     Ok(cookies::clear_auth_cookies(
         &state.config,

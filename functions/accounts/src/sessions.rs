@@ -91,7 +91,11 @@ pub async fn revoke(
 ) -> Result<Response> {
     let not_found = || Error::not_found("No such session");
     let id = SessionId::parse(&id).ok_or_else(not_found)?;
-    if !sessions::revoke(&state, caller.user_id(), id.as_str()).await? {
+    let revoked = sessions::revoke(&state, caller.user_id(), id.as_str()).await?;
+    if revoked {
+        latchkey::audit::session_ended(caller.user_id(), id.as_str(), "revoked");
+    }
+    if !revoked {
         return Err(not_found());
     }
     let body = Json(SuccessMessage::new("Session revoked")).into_response();

@@ -8,17 +8,21 @@
 //!   `400 invalid_token`; a wrong or voided code answers `401 invalid_code`.
 //! - `GET /auth/sign-in/token` answers `302` to the redirect stored with the magic link (cookies
 //!   set) when there is one, else `200` AuthResponse.
+//! - Browsers get pages (`latchkey::http::pages`) on the same paths: the emailed `GET` links
+//!   answer HTML when `Accept` names `text/html` (signed in with cookies, never a token on the
+//!   page), and `GET /auth/reset-password` is the reset form, which posts a form (CSRF token in a
+//!   field) to `POST /auth/reset-password`; JSON clients are answered as before.
 
 use axum::Router;
 use axum::extract::rejection::QueryRejection;
-use axum::extract::{Query, State};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::extract::{FromRequest, Query, Request, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use latchkey::domain::emails::EmailAddress;
 use latchkey::domain::sessions::SessionContext;
 use latchkey::domain::users::User;
 use latchkey::http::answers::{ErrorResponse, SignedIn, Success, SuccessMessage, errors};
-use latchkey::http::{Caller, Client, Json, Routes, alias, cookies};
+use latchkey::http::{Caller, Client, Json, Routes, alias, cookies, csrf, pages};
 use latchkey::services::email_links::{self, MAGIC_LINK_SENT};
 use latchkey::services::mfa::{self, SignInOutcome};
 use latchkey::services::rate_limit::{self, Limit};
@@ -49,7 +53,7 @@ pub fn routes() -> Routes {
             routes!(forgot_password),
             &[alias("/auth/password-reset", "passwordReset")],
         )
-        .declare(routes!(reset_password))
+        .declare(routes!(reset_password_page, reset_password))
 }
 
 pub fn router(state: AppState) -> Router {
@@ -146,7 +150,7 @@ async fn verify_magic_code(
     limit_client(&state, email_links::REDEMPTIONS_PER_CLIENT, &client).await?;
     let email = EmailAddress::parse(&body.email)?;
     let user = email_links::redeem_magic_code(&state, &email, &body.code.into_string()).await?;
-    sign_in(&state, user, &client, None).await
+    sign_in(&state, user, &client, None, false).await
 }
 
 #[derive(Deserialize)]
@@ -171,7 +175,10 @@ fn token_from(query: Result<Query<TokenQuery>, QueryRejection>) -> Result<String
         same kind voids it.")),
     responses(
         (status = 200, description = "Signed in: the AuthResponse (token cookies set when \
-            enabled), or the MFA step.", body = SignedIn),
+            enabled), or the MFA step. With `Accept: text/html` (a browser opening the link): a \
+            page saying \"You are signed in\" (cookies set, no token on the page), or that the \
+            second factor is owed; a refused link is a page with the error's status.",
+            content((SignedIn = "application/json"), (String = "text/html"))),
         (status = 302, description = "Signed in; redirected to the URL stored with the link, \
             with the token cookies set. The tokens travel in the cookies only.",
             headers(("Location" = String, description = "The allow-listed redirect."))),
@@ -186,12 +193,29 @@ fn token_from(query: Result<Query<TokenQuery>, QueryRejection>) -> Result<String
 async fn sign_in_with_token(
     State(state): State<AppState>,
     Client(client): Client,
+    headers: HeaderMap,
     query: Result<Query<TokenQuery>, QueryRejection>,
 ) -> Result<Response> {
-    limit_client(&state, email_links::REDEMPTIONS_PER_CLIENT, &client).await?;
-    let token = token_from(query)?;
-    let signed_in = email_links::redeem_magic_link(&state, &token).await?;
-    sign_in(&state, signed_in.user, &client, signed_in.redirect).await
+    let page = pages::wants_html(&headers);
+    let answer = async {
+        limit_client(&state, email_links::REDEMPTIONS_PER_CLIENT, &client).await?;
+        let token = token_from(query)?;
+        let signed_in = email_links::redeem_magic_link(&state, &token).await?;
+        sign_in(&state, signed_in.user, &client, signed_in.redirect, page).await
+    }
+    .await;
+    or_page(&state, page, answer)
+}
+
+/// For a browser, a refusal is a page too (logged as the JSON answer would be).
+fn or_page(state: &AppState, page: bool, answer: Result<Response>) -> Result<Response> {
+    match answer {
+        Err(error) if page => {
+            error.log();
+            Ok(pages::refused(&state.config, &error))
+        }
+        answer => answer,
+    }
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -248,7 +272,9 @@ struct TokenBody {
     tag = "email-links", summary = "Verify an address from the emailed link",
     params(("token" = String, Query, description = "The one-time token from the emailed link.")),
     responses(
-        (status = 200, description = "The address is verified.", body = EmailVerified),
+        (status = 200, description = "The address is verified. With `Accept: text/html`: a page \
+            saying so (a refused link is a page with the error's status).",
+            content((EmailVerified = "application/json"), (String = "text/html"))),
         (status = 400, description = "`invalid_request` with `field: token`: no token in the \
             query. `invalid_token`: the link is unknown, used, voided by a newer one, or \
             expired.", body = ErrorResponse),
@@ -259,11 +285,29 @@ struct TokenBody {
 async fn verify_email_from_link(
     State(state): State<AppState>,
     Client(client): Client,
+    headers: HeaderMap,
     query: Result<Query<TokenQuery>, QueryRejection>,
 ) -> Result<Response> {
-    limit_client(&state, email_links::REDEMPTIONS_PER_CLIENT, &client).await?;
-    let token = token_from(query)?;
-    email_verified(&state, &token).await
+    let page = pages::wants_html(&headers);
+    let answer = async {
+        limit_client(&state, email_links::REDEMPTIONS_PER_CLIENT, &client).await?;
+        let token = token_from(query)?;
+        if !page {
+            return email_verified(&state, &token).await;
+        }
+        let user = email_links::verify_email(&state, &token).await?;
+        let detail = format!("{} is confirmed. You can close this page.", user.email);
+        Ok(pages::message(
+            &state.config,
+            StatusCode::OK,
+            "Email verified",
+            "Your email address is verified.",
+            Some(&detail),
+            false,
+        ))
+    }
+    .await;
+    or_page(&state, page, answer)
 }
 
 /// `POST /auth/verify-email`.
@@ -346,10 +390,106 @@ struct ResetPassword {
     new_password: String,
 }
 
+/// The reset form as a browser posts it.
+#[derive(Deserialize, ToSchema)]
+struct ResetPasswordForm {
+    token: String,
+    new_password: String,
+    /// The CSRF token the form page put in a hidden field (bound to its `csrf` cookie).
+    csrf_token: String,
+}
+
+/// `GET /auth/reset-password?token=`: the page the emailed reset link opens.
+#[utoipa::path(get, path = "/auth/reset-password", operation_id = "resetPasswordPage",
+    tag = "email-links", summary = "The reset-password page (HTML form) the emailed link opens",
+    params(("token" = String, Query, description = "The one-time token from the emailed link.")),
+    responses(
+        (status = 200, description = "The form: a new password, posted (with a CSRF token bound \
+            to the `csrf` cookie set here) to `POST /auth/reset-password`.",
+            content_type = "text/html", body = String,
+            headers(("Set-Cookie" = String, description = "The `csrf` cookie."))),
+        (status = 400, description = "A page: the link is missing, unknown, used or expired.",
+            content_type = "text/html", body = String),
+        (status = 429, description = "A page: too many tries from this client address.",
+            content_type = "text/html", body = String),
+    ))]
+async fn reset_password_page(
+    State(state): State<AppState>,
+    Client(client): Client,
+    query: Result<Query<TokenQuery>, QueryRejection>,
+) -> Result<Response> {
+    let answer = async {
+        limit_client(&state, email_links::REDEMPTIONS_PER_CLIENT, &client).await?;
+        let token = token_from(query)?;
+        email_links::check_reset_link(&state, &token).await?;
+        Ok(reset_form(&state, StatusCode::OK, &token, None))
+    }
+    .await;
+    or_page(&state, true, answer)
+}
+
+/// The form, with a fresh CSRF cookie and its token in a hidden field.
+fn reset_form(state: &AppState, status: StatusCode, token: &str, error: Option<&str>) -> Response {
+    let secret = csrf::new_secret(state.random.as_ref());
+    let page = pages::render(
+        &state.config,
+        status,
+        "pages/reset_password.html.j2",
+        minijinja::context! {
+            title => "Choose a new password",
+            token => token,
+            csrf_token => csrf::token_for(&state.config, &secret),
+            min_length => state.config.password_min_length,
+            error => error,
+        },
+    );
+    cookies::with_cookie(page, csrf::cookie(&state.config, &secret))
+}
+
+/// `POST /auth/reset-password` from the form page: the outcome as a page.
+async fn reset_password_from_form(
+    state: &AppState,
+    client: &SessionContext,
+    request: Request,
+) -> Result<Response> {
+    let headers = request.headers().clone();
+    let bytes = axum::body::Bytes::from_request(request, state)
+        .await
+        .map_err(|_| Error::bad_request("The form could not be read"))?;
+    let form: ResetPasswordForm = serde_urlencoded::from_bytes(&bytes)
+        .map_err(|_| Error::bad_request("The form is incomplete"))?;
+    csrf::verify_form(&state.config, &headers, &form.csrf_token)?;
+    limit_client(state, email_links::REDEMPTIONS_PER_CLIENT, client).await?;
+    match email_links::reset_password(state, &form.token, form.new_password).await {
+        Ok(()) => Ok(pages::message(
+            &state.config,
+            StatusCode::OK,
+            "Password changed",
+            "Your password has been reset.",
+            Some("Sign in with the new password. Every other session has been signed out."),
+            false,
+        )),
+        // A weak password keeps the link: the form again, the reason next to the field.
+        Err(error) if error.code == latchkey::error::ErrorCode::WeakPassword => {
+            error.log();
+            Ok(reset_form(
+                state,
+                StatusCode::BAD_REQUEST,
+                &form.token,
+                Some(&error.message),
+            ))
+        }
+        Err(error) => Err(error),
+    }
+}
+
 /// `POST /auth/reset-password`.
 #[utoipa::path(post, path = "/auth/reset-password", operation_id = "resetPassword",
     tag = "email-links", summary = "Set a new password with the emailed token",
-    request_body = ResetPassword,
+    request_body(content((ResetPassword = "application/json"),
+        (ResetPasswordForm = "application/x-www-form-urlencoded")),
+        description = "JSON from an API client; a form from the reset page (answered with a \
+            page: the outcome, or the form again with the error next to the field)."),
     responses(
         (status = 200, description = "The password is reset.", body = SuccessMessage,
             example = json!({"success": true,
@@ -368,8 +508,13 @@ struct ResetPassword {
 async fn reset_password(
     State(state): State<AppState>,
     Client(client): Client,
-    Json(body): Json<ResetPassword>,
+    request: Request,
 ) -> Result<Response> {
+    if pages::is_form(request.headers()) {
+        let answer = reset_password_from_form(&state, &client, request).await;
+        return or_page(&state, true, answer);
+    }
+    let Json(body) = Json::<ResetPassword>::from_request(request, &state).await?;
     limit_client(&state, email_links::REDEMPTIONS_PER_CLIENT, &client).await?;
     email_links::reset_password(&state, &body.token, body.new_password).await?;
     Ok(Json(SuccessMessage::new(
@@ -393,10 +538,19 @@ async fn sign_in(
     user: User,
     client: &SessionContext,
     redirect: Option<String>,
+    page: bool,
 ) -> Result<Response> {
     let outcome = mfa::finish_sign_in(state, &user, EMAIL_LINK_AMR, client).await?;
     let now = state.clock.unix();
     match (outcome, redirect) {
+        // A browser without a redirect: the cookies, and a page that shows no token.
+        (SignInOutcome::Authenticated(body), None) if page => Ok(pages::signed_in(
+            &state.config,
+            now,
+            body,
+            "You can close this page and go back to the app.",
+        )),
+        (SignInOutcome::MfaRequired(_), _) if page => Ok(pages::second_factor_owed(&state.config)),
         (SignInOutcome::Authenticated(body), None) => Ok(cookies::auth_response(
             &state.config,
             now,

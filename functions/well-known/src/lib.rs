@@ -1,4 +1,4 @@
-//! The `well-known` endpoint group: health, the JWKS that verifies our access tokens, the
+//! The `well-known` endpoint group: health (each dependency checked) and liveness, the JWKS that verifies our access tokens, the
 //! OpenID discovery document that points API Gateway JWT authorizers at it, and the OpenAPI
 //! document of every route Latchkey serves.
 
@@ -8,9 +8,10 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use latchkey::http::Routes;
 use latchkey::http::answers::{ErrorResponse, errors};
-use latchkey::services::tokens;
+use latchkey::services::{health, tokens};
 use latchkey::{AppState, Result};
 use serde::Serialize;
+use std::collections::BTreeMap;
 use utoipa::ToSchema;
 use utoipa_axum::routes;
 
@@ -18,6 +19,7 @@ use utoipa_axum::routes;
 pub fn routes() -> Routes {
     Routes::new()
         .declare(routes!(health))
+        .declare(routes!(live))
         .declare(routes!(jwks))
         .declare(routes!(openid_configuration))
         .declare(routes!(openapi_document))
@@ -40,57 +42,88 @@ const OPENAPI_MAX_AGE_SECONDS: u64 = 300;
 
 /// `GET /health`'s answer.
 #[derive(Serialize, ToSchema)]
+#[schema(example = json!({"status": "degraded", "backend": "aws", "checks": {
+    "store": {"status": "ok"}, "signing_key": {"status": "ok"},
+    "cipher": {"status": "failing", "reason": "KMS DescribeKey failed: NotFoundException"},
+    "mail": {"status": "ok"}}}))]
 pub struct Health {
-    /// `ok`, or `degraded` when the table is unreachable.
+    /// `ok` when every check passes, `degraded` when any fails.
     #[schema(value_type = String, pattern = "^(ok|degraded)$")]
     status: &'static str,
     /// `local`: embedded store, mail to files, local key. `aws`: DynamoDB, SES, KMS.
     #[schema(value_type = String)]
     backend: &'static str,
-    checks: HealthChecks,
+    /// Each check by name: `store` (a probe item written and read back), `signing_key` (the
+    /// current signing key decrypts with this cipher), `cipher` (the KMS key is enabled:
+    /// `DescribeKey`), `mail` (the SES sender identity is verified: `GetEmailIdentity`; locally,
+    /// the outbox is writable).
+    checks: BTreeMap<String, CheckAnswer>,
 }
 
+/// One check.
 #[derive(Serialize, ToSchema)]
-pub struct HealthChecks {
-    table: TableCheck,
+pub struct CheckAnswer {
+    /// `ok` or `failing`.
+    #[schema(value_type = String, pattern = "^(ok|failing)$")]
+    status: &'static str,
+    /// Why it fails, in a few words (no internals, no secrets).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reason: Option<String>,
 }
 
-#[derive(Serialize, ToSchema)]
-pub struct TableCheck {
-    /// `embedded` or `dynamodb`.
-    #[schema(value_type = String)]
-    backend: &'static str,
-    reachable: bool,
-}
-
-/// `GET /health`: 200 when the table answers, 503 (same shape) when it does not.
+/// `GET /health`: every dependency a request needs, checked (at most once per 5 s per instance,
+/// so polling is cheap): 200 when all pass, 503 naming the failing check.
 #[utoipa::path(get, path = "/health", operation_id = "getHealth", tag = "well-known",
-    summary = "Health and backend reachability",
+    summary = "Health: the store, the signing key, the cipher and mail, each checked",
     responses(
-        (status = 200, description = "The table is reachable.", body = Health),
-        (status = 503, description = "The table is unreachable (`status: degraded`).", body = Health),
+        (status = 200, description = "Every check passes.", body = Health),
+        (status = 503, description = "A check fails (`status: degraded`); the failing check says \
+            `failing` with a short reason.", body = Health),
     ))]
 async fn health(State(state): State<AppState>) -> impl IntoResponse {
-    let table = state.table.ping().await;
-    if let Err(error) = &table {
-        tracing::warn!(%error, "health check: table unreachable");
-    }
-    let status = if table.is_ok() {
+    let report = health::report(&state).await;
+    let status = if report.ok() {
         StatusCode::OK
     } else {
         StatusCode::SERVICE_UNAVAILABLE
     };
+    let checks = report
+        .checks
+        .iter()
+        .map(|check| {
+            let answer = CheckAnswer {
+                status: if check.failure.is_none() {
+                    "ok"
+                } else {
+                    "failing"
+                },
+                reason: check.failure.clone(),
+            };
+            (check.name.to_owned(), answer)
+        })
+        .collect();
     let body = Health {
-        status: if table.is_ok() { "ok" } else { "degraded" },
+        status: if report.ok() { "ok" } else { "degraded" },
         backend: state.config.backend.name(),
-        checks: HealthChecks {
-            table: TableCheck {
-                backend: state.table.backend(),
-                reachable: table.is_ok(),
-            },
-        },
+        checks,
     };
     (status, axum::Json(body))
+}
+
+/// `GET /health/live`'s answer.
+#[derive(Serialize, ToSchema)]
+pub struct Live {
+    #[schema(value_type = String, pattern = "^ok$")]
+    status: &'static str,
+}
+
+/// `GET /health/live`: the process answers; no dependency is called. For load balancers and
+/// liveness probes that must not cost a table or KMS call.
+#[utoipa::path(get, path = "/health/live", operation_id = "getHealthLive", tag = "well-known",
+    summary = "Liveness: the process answers (no dependency called)",
+    responses((status = 200, description = "Alive.", body = Live)))]
+async fn live() -> axum::Json<Live> {
+    axum::Json(Live { status: "ok" })
 }
 
 /// `GET /.well-known/jwks.json`: the public keys of every signing key whose tokens may be live.

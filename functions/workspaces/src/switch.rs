@@ -2,10 +2,10 @@
 
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use latchkey::http::answers::{ErrorResponse, SignedIn, errors};
-use latchkey::http::{Caller, Client, Json, cookies};
+use latchkey::http::{Caller, Client, Json, cookies, pages};
 use latchkey::services::accounts::SignInOutcome;
 use latchkey::services::sessions::AuthResponse;
 use latchkey::services::workspaces;
@@ -61,7 +61,11 @@ pub async fn accept(
         Single-use, stored only as a hash; re-inviting the address or revoking the invite voids \
         it.")),
     responses(
-        (status = 200, description = docs::ACCEPTED, body = SignedIn,
+        (status = 200, description = "The invite is accepted (see `POST /auth/invites/accept`). \
+            With `Accept: text/html` (a browser opening the link): a page saying the person \
+            joined and is signed in (cookies set, no token on the page); a refused link is a \
+            page with the error's status.",
+            content((SignedIn = "application/json"), (String = "text/html")),
             headers(("Set-Cookie" = String, description = "When cookies are enabled (the default): \
                 the access and refresh tokens as `__Host-access_token` and \
                 `__Host-refresh_token`, `HttpOnly; Secure; SameSite=Strict; Path=/`, `Max-Age` \
@@ -75,15 +79,50 @@ pub async fn accept(
 pub async fn accept_from_link(
     State(state): State<AppState>,
     Client(client): Client,
+    headers: HeaderMap,
     query: Result<Query<TokenQuery>, QueryRejection>,
 ) -> Result<Response> {
+    if !pages::wants_html(&headers) {
+        return accept_link_token(&state, &client, query).await;
+    }
+    let now = state.clock.unix();
+    let answer = async {
+        let token = link_token(query)?;
+        workspaces::accept_invite(&state, &token, &client).await
+    }
+    .await;
+    Ok(match answer {
+        Ok(SignInOutcome::Authenticated(response)) => pages::signed_in(
+            &state.config,
+            now,
+            response,
+            "You joined the workspace. You can close this page and go back to the app.",
+        ),
+        Ok(SignInOutcome::MfaRequired(_)) => pages::second_factor_owed(&state.config),
+        Err(error) => {
+            error.log();
+            pages::refused(&state.config, &error)
+        }
+    })
+}
+
+fn link_token(query: Result<Query<TokenQuery>, QueryRejection>) -> Result<String> {
     let Query(query) =
         query.map_err(|_| Error::bad_request("The query string could not be read"))?;
-    let token = query
+    query
         .token
         .filter(|token| !token.trim().is_empty())
-        .ok_or_else(|| Error::invalid_field("token", "is required"))?;
-    accepted(&state, &token, &client).await
+        .ok_or_else(|| Error::invalid_field("token", "is required"))
+}
+
+/// The JSON answer of the invite link.
+async fn accept_link_token(
+    state: &AppState,
+    client: &latchkey::domain::sessions::SessionContext,
+    query: Result<Query<TokenQuery>, QueryRejection>,
+) -> Result<Response> {
+    let token = link_token(query)?;
+    accepted(state, &token, client).await
 }
 
 async fn accepted(

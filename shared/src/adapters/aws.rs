@@ -105,6 +105,32 @@ impl<C> LazyClient<C> {
     }
 }
 
+/// A short, readable account of an SDK failure that came with no answer from the service. The
+/// SDK's full context (every source error, the raw request) runs to a thousand characters; a
+/// missing credential or region is the usual cause on a laptop, and is said in one sentence.
+pub fn describe_unanswered<E: std::error::Error>(error: &E) -> String {
+    let full = aws_smithy_types::error::display::DisplayErrorContext(error).to_string();
+    let lower = full.to_lowercase();
+    if lower.contains("credential") && (lower.contains("no ") || lower.contains("load")) {
+        return "no AWS credentials found: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or \
+                AWS_PROFILE); against an emulator any values do"
+            .into();
+    }
+    if lower.contains("region") && (lower.contains("no region") || lower.contains("missing")) {
+        return "no AWS region: set AWS_REGION (e.g. us-east-1)".into();
+    }
+    if lower.contains("dispatch failure") || lower.contains("connect") {
+        return "cannot reach the AWS endpoint (is AWS_ENDPOINT_URL right and the emulator \
+                running?)"
+            .into();
+    }
+    if lower.contains("timeout") || lower.contains("timed out") {
+        return format!("no answer within {} s", OPERATION_TIMEOUT.as_secs());
+    }
+    // Unknown: keep the start, where the SDK says what kind of failure it was.
+    full.chars().take(300).collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

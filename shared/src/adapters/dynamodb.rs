@@ -18,7 +18,7 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
 
 use crate::adapters::aws::LazyClient;
-use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, AttributeValue, BillingMode, ConditionCheck, Delete, GlobalSecondaryIndex,
@@ -652,6 +652,45 @@ impl DynamoTable {
         .await
     }
 
+    async fn scan_once(&self, pk_prefix: &str, sk: &str) -> Result<Vec<Item>, StoreError> {
+        let now = self.clock.unix();
+        let mut expression = Expression::new(now);
+        let pk_placeholder = expression.name(attr::PK);
+        let sk_placeholder = expression.name(attr::SK);
+        let prefix = expression.value(AttributeValue::S(pk_prefix.to_owned()));
+        let sk_value = expression.value(AttributeValue::S(sk.to_owned()));
+        let filter =
+            format!("begins_with({pk_placeholder}, {prefix}) AND {sk_placeholder} = {sk_value}");
+        let mut found = Vec::new();
+        let mut start: Option<AttributeMap> = None;
+        loop {
+            let page = self
+                .client
+                .get()
+                .await
+                .scan()
+                .table_name(&self.table)
+                .consistent_read(true)
+                .filter_expression(&filter)
+                .set_expression_attribute_names(expression.names())
+                .set_expression_attribute_values(expression.values())
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(|e| sdk_error("Scan", e))?;
+            for stored in page.items() {
+                let item = from_attributes(stored)?;
+                if is_live(&item, now) {
+                    found.push(item);
+                }
+            }
+            match page.last_evaluated_key() {
+                Some(last) if !last.is_empty() => start = Some(last.clone()),
+                _ => return Ok(found),
+            }
+        }
+    }
+
     async fn ping_once(&self) -> Result<(), StoreError> {
         self.client
             .get()
@@ -718,6 +757,10 @@ impl Table for DynamoTable {
     async fn query_gsi1(&self, gsi1pk: &str, sk_prefix: &str) -> Result<Vec<Item>, StoreError> {
         self.recovering(|| self.query_gsi1_once(gsi1pk, sk_prefix))
             .await
+    }
+
+    async fn scan(&self, pk_prefix: &str, sk: &str) -> Result<Vec<Item>, StoreError> {
+        self.recovering(|| self.scan_once(pk_prefix, sk)).await
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
@@ -935,7 +978,7 @@ where
     // response) only helps when there was no answer at all.
     let detail = match error.code() {
         Some(code) => format!("{code}: {}", error.message().unwrap_or("no message")),
-        None => DisplayErrorContext(&error).to_string(),
+        None => crate::adapters::aws::describe_unanswered(&error),
     };
     StoreError::Backend(format!("DynamoDB {operation}: {detail}"))
 }

@@ -492,6 +492,30 @@ impl Table for EmbeddedTable {
         .await
     }
 
+    async fn scan(&self, pk_prefix: &str, sk: &str) -> Result<Vec<Item>, StoreError> {
+        let (prefix, sk) = (pk_prefix.to_owned(), sk.to_owned());
+        self.read(move |txn, now| {
+            let items = txn.open_table(ITEMS).map_err(backend)?;
+            let mut found = Vec::new();
+            for entry in items.range((prefix.as_str(), "")..).map_err(backend)? {
+                let (key, json) = entry.map_err(backend)?;
+                let (item_pk, item_sk) = key.value();
+                if !item_pk.starts_with(prefix.as_str()) {
+                    break;
+                }
+                if item_sk != sk {
+                    continue;
+                }
+                let item = parse(json.value())?;
+                if is_live(&item, now) {
+                    found.push(item);
+                }
+            }
+            Ok(found)
+        })
+        .await
+    }
+
     async fn ping(&self) -> Result<(), StoreError> {
         self.read(|txn, _| txn.open_table(ITEMS).map(drop).map_err(backend))
             .await

@@ -9,7 +9,6 @@ use crate::adapters::aws::LazyClient;
 use aws_sdk_kms::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_kms::operation::decrypt::DecryptError;
 use aws_sdk_kms::primitives::Blob;
-use aws_smithy_types::error::display::DisplayErrorContext;
 
 use crate::ports::{Cipher, CipherError, EncryptionContext};
 
@@ -99,6 +98,43 @@ impl Cipher for KmsCipher {
             .map(Blob::into_inner)
             .ok_or_else(|| CipherError::Backend("KMS Decrypt answered no plaintext".into()))
     }
+
+    async fn check(&self) -> Result<(), String> {
+        self.describe().await
+    }
+}
+
+impl KmsCipher {
+    /// `DescribeKey`: the key exists and is enabled for encryption.
+    async fn describe(&self) -> Result<(), String> {
+        let output = self
+            .client
+            .get()
+            .await
+            .describe_key()
+            .key_id(&self.key_id)
+            .send()
+            .await
+            .map_err(|error| {
+                let reason = match error.code() {
+                    Some(code) => code.to_owned(),
+                    None => crate::adapters::aws::describe_unanswered(&error),
+                };
+                tracing::warn!(key_id = %self.key_id, %reason, "health: KMS DescribeKey failed");
+                format!("KMS DescribeKey failed: {reason}")
+            })?;
+        let metadata = output
+            .key_metadata
+            .ok_or_else(|| "KMS DescribeKey answered no metadata".to_owned())?;
+        if !metadata.enabled {
+            let state = metadata
+                .key_state
+                .map(|s| s.as_str().to_owned())
+                .unwrap_or_else(|| "disabled".into());
+            return Err(format!("the KMS key is not enabled ({state})"));
+        }
+        Ok(())
+    }
 }
 
 /// A log-worthy account of a failed call: the key and what KMS said, never the data.
@@ -116,7 +152,7 @@ where
                 inner.message().unwrap_or("no message")
             )
         }
-        other => DisplayErrorContext(other).to_string(),
+        other => crate::adapters::aws::describe_unanswered(other),
     };
     CipherError::Backend(format!(
         "KMS {operation} with key {key_id} failed: {reason}"

@@ -96,18 +96,28 @@ impl Mailer for Outbox {
         let path = self.dir.join(&name);
         write_whole(&self.dir, &name, &path, &bytes).await?;
 
-        // Local mode only: the outbox stands in for a mail client, so the links and codes are
-        // logged on purpose for the person at the terminal. The SES adapter never does this.
-        let (links, codes) = links_and_codes(&email.text);
+        // The file, not its links or codes: logs never hold a secret, even locally (logs are
+        // shared and kept; the outbox is owner-only). `latchkey outbox` (or the file) shows them.
         tracing::info!(
             to = %email.to,
             subject = %email.subject,
             path = %path.display(),
-            links = ?links,
-            codes = ?codes,
             "email written to the outbox"
         );
         Ok(())
+    }
+
+    /// The outbox folder can take a file: write and remove a small probe.
+    async fn check(&self) -> Result<(), String> {
+        let probe = self.dir.join(".health-probe");
+        // Two tiny calls: done in place rather than queued on the blocking pool.
+        let written = private_files::create_dir(&self.dir)
+            .and_then(|()| std::fs::write(&probe, b"ok"))
+            .and_then(|()| std::fs::remove_file(&probe));
+        written.map_err(|error| {
+            tracing::warn!(dir = %self.dir.display(), %error, "health: the outbox is not writable");
+            "the outbox folder in the data dir is not writable".to_owned()
+        })
     }
 }
 
@@ -135,8 +145,8 @@ async fn write_whole(dir: &Path, name: &str, path: &Path, bytes: &[u8]) -> Resul
     Ok(())
 }
 
-/// The `http(s)://` links and the standalone 6-digit codes of a text part.
-fn links_and_codes(text: &str) -> (Vec<String>, Vec<String>) {
+/// The `http(s)://` links and the standalone 6-digit codes of a text part (`latchkey outbox`).
+pub fn links_and_codes(text: &str) -> (Vec<String>, Vec<String>) {
     let mut links = Vec::new();
     let mut codes = Vec::new();
     for word in text.split_whitespace() {

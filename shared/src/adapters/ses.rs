@@ -6,7 +6,6 @@ use async_trait::async_trait;
 use crate::adapters::aws::LazyClient;
 use aws_sdk_sesv2::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_sesv2::types::{Body, Content, Destination, EmailContent, Message};
-use aws_smithy_types::error::display::DisplayErrorContext;
 
 use crate::domain::emails::EmailAddress;
 use crate::ports::{Email, MailError, Mailer};
@@ -52,6 +51,52 @@ impl Mailer for SesMailer {
             .map_err(|error| describe(&email.to, error))?;
         Ok(())
     }
+
+    /// `GetEmailIdentity` for the sender's address, then its domain (SES sends from an address
+    /// when either is verified).
+    async fn check(&self) -> Result<(), String> {
+        let address = self
+            .from
+            .rsplit('<')
+            .next()
+            .unwrap_or(&self.from)
+            .trim_end_matches('>')
+            .trim()
+            .to_owned();
+        let domain = address.rsplit('@').next().unwrap_or_default().to_owned();
+        for identity in [address.as_str(), domain.as_str()] {
+            let answer = self
+                .client
+                .get()
+                .await
+                .get_email_identity()
+                .email_identity(identity)
+                .send()
+                .await;
+            match answer {
+                Ok(found) => {
+                    // SES sets `VerifiedForSendingStatus`; an emulator may only say
+                    // `VerificationStatus: SUCCESS`. Either means mail from it is accepted.
+                    let verified = found.verified_for_sending_status
+                        || found.verification_status.as_ref().map(|s| s.as_str())
+                            == Some("SUCCESS");
+                    if verified {
+                        return Ok(());
+                    }
+                }
+                Err(error) if error.code() == Some("NotFoundException") => {}
+                Err(error) => {
+                    let reason = match error.code() {
+                        Some(code) => code.to_owned(),
+                        None => crate::adapters::aws::describe_unanswered(&error),
+                    };
+                    tracing::warn!(%reason, "health: SES GetEmailIdentity failed");
+                    return Err(format!("SES GetEmailIdentity failed: {reason}"));
+                }
+            }
+        }
+        Err("the sender (LATCHKEY_MAIL_FROM) is not a verified SES identity".into())
+    }
 }
 
 fn utf8(data: &str) -> Result<Content, MailError> {
@@ -80,7 +125,7 @@ where
             )
         }
         // Timeouts, connection and credential failures: the chain says which.
-        other => DisplayErrorContext(other).to_string(),
+        other => crate::adapters::aws::describe_unanswered(other),
     };
     MailError(format!("SES SendEmail to {to} failed: {reason}"))
 }

@@ -174,6 +174,11 @@ pub fn signing_key(kid: &str) -> Key {
     Key::new(KEYS_PARTITION, format!("{SIGNING_KEY_PREFIX}{kid}"))
 }
 
+/// The item `/health` writes and reads back to prove the table takes writes.
+pub fn health_probe() -> Key {
+    Key::new("HEALTH", "PROBE")
+}
+
 /// The pointer to the key that signs new access tokens.
 pub fn current_signing_key() -> Key {
     Key::new(KEYS_PARTITION, "CURRENT")

@@ -48,6 +48,10 @@ pub struct User {
     pub credential_epoch: i64,
     /// Optimistic locking: every update is conditional on the version read, and increments it.
     pub version: i64,
+    /// Set by an operator (`latchkey users disable`): no new session starts, and the credential
+    /// epoch moved on in the same write, so the open ones ended.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub disabled: bool,
 }
 
 impl User {
@@ -133,6 +137,12 @@ impl UserUpdate {
     /// The address is proven.
     pub fn email_verified(mut self) -> Self {
         self.set.insert("email_verified".into(), true.into());
+        self
+    }
+
+    /// The account is disabled (no sign-in) or enabled again.
+    pub fn disabled(mut self, disabled: bool) -> Self {
+        self.set.insert("disabled".into(), disabled.into());
         self
     }
 
@@ -233,6 +243,7 @@ mod tests {
             updated_at: 1,
             credential_epoch: 0,
             version: 1,
+            disabled: false,
         }
     }
 

@@ -13,7 +13,7 @@ use std::net::SocketAddr;
 
 use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::request::Parts;
-use axum::http::{HeaderMap, header};
+use axum::http::{Extensions, HeaderMap, header};
 use lambda_http::request::RequestContext;
 
 use crate::AppState;
@@ -41,23 +41,28 @@ impl FromRequestParts<AppState> for Client {
 /// append to `X-Forwarded-For`, `None` when no proxy is trusted.
 pub fn context_of(parts: &Parts, trusted_hops: Option<usize>) -> SessionContext {
     SessionContext {
-        ip: address_of(parts, trusted_hops),
+        ip: address_of(&parts.headers, &parts.extensions, trusted_hops),
         user_agent: user_agent(&parts.headers),
     }
 }
 
-fn address_of(parts: &Parts, trusted_hops: Option<usize>) -> String {
+/// The client address of a request (the middleware puts it on the request's log span).
+pub fn address_of(
+    headers: &HeaderMap,
+    extensions: &Extensions,
+    trusted_hops: Option<usize>,
+) -> String {
     if let Some(hops) = trusted_hops
-        && let Some(forwarded) = forwarded_for(&parts.headers, hops)
+        && let Some(forwarded) = forwarded_for(headers, hops)
     {
         return forwarded;
     }
-    if let Some(context) = parts.extensions.get::<RequestContext>()
+    if let Some(context) = extensions.get::<RequestContext>()
         && let Some(ip) = gateway_source_ip(context)
     {
         return ip;
     }
-    if let Some(ConnectInfo(address)) = parts.extensions.get::<ConnectInfo<SocketAddr>>() {
+    if let Some(ConnectInfo(address)) = extensions.get::<ConnectInfo<SocketAddr>>() {
         return address.ip().to_string();
     }
     UNKNOWN_ADDRESS.to_owned()

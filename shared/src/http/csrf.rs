@@ -70,6 +70,29 @@ pub fn verify(config: &Config, headers: &HeaderMap) -> Result<()> {
     }
 }
 
+/// A form post (no script to set a header): the token comes as a form field, checked like the
+/// header, and the post must come from this site.
+pub fn verify_form(config: &Config, headers: &HeaderMap, presented: &str) -> Result<()> {
+    // Our pages answer `Referrer-Policy: no-referrer`, under which a browser sends `Origin: null`
+    // with the form's post; its `Sec-Fetch-Site` still says where the post came from.
+    let null_origin = headers
+        .get(header::ORIGIN)
+        .is_some_and(|origin| origin.as_bytes().eq_ignore_ascii_case(b"null"));
+    let same_origin = headers
+        .get("sec-fetch-site")
+        .is_some_and(|site| site.as_bytes().eq_ignore_ascii_case(b"same-origin"));
+    if !(null_origin && same_origin) {
+        refuse_cross_site(config, headers)?;
+    }
+    let secret = secret_of(config, headers).ok_or_else(Error::csrf)?;
+    let expected = token_for(config, &secret);
+    if bool::from(presented.trim().as_bytes().ct_eq(expected.as_bytes())) {
+        Ok(())
+    } else {
+        Err(Error::csrf())
+    }
+}
+
 /// `403 csrf_failed` for a request a browser made from another site: an `Origin` that is neither
 /// the public URL's nor a CORS-allowed origin (`null` included), or, with no `Origin`,
 /// `Sec-Fetch-Site: cross-site`. A CORS-allowed origin on another site sends `cross-site` too,

@@ -16,6 +16,7 @@ use tower_http::trace::TraceLayer;
 
 use crate::config::Config;
 use crate::error::Error;
+use crate::http::client;
 use crate::http::json::BODY_LIMIT;
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -23,6 +24,7 @@ const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 /// Wrap a group's router in the common middleware. Every function and the local server call this
 /// once on their merged router.
 pub fn apply(router: Router, config: &Config) -> Router {
+    let trusted_hops = config.trust_proxy.then_some(config.trusted_proxy_hops);
     router
         .fallback(|| async { Error::not_found("No such endpoint") })
         .method_not_allowed_fallback(|| async { Error::method_not_allowed() })
@@ -31,9 +33,11 @@ pub fn apply(router: Router, config: &Config) -> Router {
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(CatchPanicLayer::custom(panic_response))
         .layer(cors(config))
-        .layer(TraceLayer::new_for_http().make_span_with(|request: &Request| {
+        .layer(TraceLayer::new_for_http().make_span_with(move |request: &Request| {
             let id = request.headers().get(REQUEST_ID).and_then(|v| v.to_str().ok()).unwrap_or("-");
-            tracing::info_span!("request", method = %request.method(), path = %request.uri().path(), request_id = %id)
+            // The address rate limits count, so a log line and a limit speak of the same client.
+            let client = client::address_of(request.headers(), request.extensions(), trusted_hops);
+            tracing::info_span!("request", method = %request.method(), path = %request.uri().path(), request_id = %id, client = %client)
         }))
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
         .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
@@ -69,12 +73,13 @@ async fn security_headers(request: Request, next: Next) -> Response {
 async fn error_shape(request: Request, next: Next) -> Response {
     let response = next.run(request).await;
     let status = response.status();
-    let is_json = response
+    // JSON is our shape already; an HTML page is a browser's answer (`http::pages`).
+    let is_ours = response
         .headers()
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("application/json"));
-    if !(status.is_client_error() || status.is_server_error()) || is_json {
+        .is_some_and(|v| v.starts_with("application/json") || v.starts_with("text/html"));
+    if !(status.is_client_error() || status.is_server_error()) || is_ours {
         return response;
     }
     let error = match status {

@@ -8,6 +8,7 @@
 //! - `gates`: `require_plan` / `require_feature` layers for a platform's own axum services.
 //! - `json`: `Json<T>` with rejections in our error shape.
 //! - `middleware`: what every router is wrapped in.
+//! - `pages`: server-rendered pages for emailed links (browsers), beside the JSON API.
 //! - `routes`: `Routes`, each group's one declaration of what it serves.
 
 pub mod answers;
@@ -18,6 +19,7 @@ pub mod csrf;
 pub mod gates;
 pub mod json;
 pub mod middleware;
+pub mod pages;
 pub mod routes;
 
 pub use caller::{Caller, MaybeCaller};

@@ -5,6 +5,7 @@
 
 use serde::Serialize;
 
+use crate::audit;
 use crate::domain::emails::EmailAddress;
 use crate::domain::ids::{UserId, WorkspaceId};
 use crate::domain::keys;
@@ -72,6 +73,7 @@ pub async fn sign_up(
         updated_at: now,
         credential_epoch: 0,
         version: 1,
+        disabled: false,
     };
     let claim = EmailClaim {
         user_id: user_id.clone(),
@@ -159,17 +161,16 @@ pub async fn sign_in(
         rate_limit::count(state, &account_window),
         rate_limit::count(state, &address_window),
     );
+    let claim = claim?.map(EmailClaim::from_item).transpose()?;
+    let known_id = claim.as_ref().map(|claim| claim.user_id.as_str());
     if account_attempts? > SIGN_IN_FAILURES_PER_ACCOUNT.max {
-        return Err(account_window.exceeded(now));
+        return Err(locked(account_window.exceeded(now), known_id, "account"));
     }
     if address_attempts? > SIGN_IN_FAILURES_PER_ADDRESS.max {
-        return Err(address_window.exceeded(now));
+        return Err(locked(address_window.exceeded(now), known_id, "address"));
     }
-    let user = match claim? {
-        Some(item) => {
-            let claim = EmailClaim::from_item(item)?;
-            users::load(state, &claim.user_id).await?
-        }
+    let user = match &claim {
+        Some(claim) => users::load(state, &claim.user_id).await?,
         None => None,
     };
     let stored_hash = user.as_ref().and_then(|u| u.password_hash.clone());
@@ -177,7 +178,15 @@ pub async fn sign_in(
     let user = match (user, matches) {
         (Some(user), true) => user,
         // The failure is already counted.
-        _ => return Err(Error::invalid_credentials()),
+        (user, _) => {
+            let reason = match &user {
+                None => "unknown_email",
+                Some(user) if !user.has_password() => "no_password",
+                Some(_) => "wrong_password",
+            };
+            audit::sign_in_failed(user.as_ref().map(|u| u.id.as_str()), "password", reason);
+            return Err(Error::invalid_credentials());
+        }
     };
     let (outcome, account_reset, address_refund) = tokio::join!(
         mfa::finish_sign_in(state, &user, PASSWORD_AMR, context),
@@ -189,6 +198,12 @@ pub async fn sign_in(
         tracing::warn!(%error, "could not clear the sign-in failure counters");
     }
     outcome
+}
+
+/// A refusal for too many failures, logged as a lockout.
+fn locked(error: Error, user_id: Option<&str>, scope: &'static str) -> Error {
+    audit::locked_out(user_id, scope, error.retry_after.unwrap_or(0));
+    error
 }
 
 /// The user behind a verified token (the users service's, here for the accounts handlers).
@@ -223,6 +238,7 @@ pub async fn change_password(
     )
     .await?;
     if !matches {
+        audit::sign_in_failed(Some(&user.id), "password_change", "wrong_password");
         return Err(Error::invalid_credentials().with_extra("field", "current_password"));
     }
     rate_limit::refund(state, &account_window).await?;
@@ -230,6 +246,7 @@ pub async fn change_password(
     let (_, revoked) =
         users::set_password_and_revoke_sessions(state, &user, new_password, Some(current_session))
             .await?;
+    audit::password_set(&user.id, "changed", revoked);
     Ok(revoked)
 }
 

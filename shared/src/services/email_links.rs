@@ -12,6 +12,7 @@
 //! - Each address gets at most `MAILS_PER_ADDRESS` mails of a kind per window; over the cap the
 //!   request is answered as usual and nothing is sent.
 
+use crate::audit;
 use crate::domain::emails::EmailAddress;
 use crate::domain::keys;
 use crate::domain::one_time_token::{Purpose, lifetime_in_words};
@@ -59,11 +60,28 @@ fn mail_cap(purpose: Purpose) -> rate_limit::Limit {
 /// (the flow goes on without a redirect), so a link can never send a user to a stranger's site.
 pub fn allowed_redirect(config: &Config, requested: Option<&str>) -> Option<String> {
     let requested = requested?.trim();
-    config
+    let found = config
         .redirect_allow_list
         .iter()
         .find(|allowed| allowed.as_str() == requested)
-        .cloned()
+        .cloned();
+    if found.is_none() {
+        // Ignored, not refused (the answer must not change); the operator still needs to know
+        // why the user landed nowhere. A client's URL is not a secret; cut to keep lines short.
+        let reason = if config.redirect_allow_list.is_empty() {
+            "LATCHKEY_REDIRECT_ALLOW_LIST is empty"
+        } else {
+            "not exactly on LATCHKEY_REDIRECT_ALLOW_LIST"
+        };
+        let shown: String = requested.chars().take(200).collect();
+        tracing::warn!(
+            event = "redirect_refused",
+            redirect_url = %shown,
+            reason,
+            "a redirect_url was ignored: {reason}"
+        );
+    }
+    found
 }
 
 /// `base` with `token=<token>` added to its query.
@@ -138,7 +156,9 @@ pub struct MagicSignIn {
 
 /// `GET /auth/sign-in/token`: redeem a magic link. The caller then starts the session.
 pub async fn redeem_magic_link(state: &AppState, token: &str) -> Result<MagicSignIn> {
-    let redeemed = one_time_tokens::redeem_link(state, Purpose::MagicLink, token).await?;
+    let redeemed = one_time_tokens::redeem_link(state, Purpose::MagicLink, token)
+        .await
+        .map_err(|error| refused(error.into(), "magic_link"))?;
     let user = holder_of(state, &redeemed, invalid_link).await?;
     // Following an emailed link proves the address, as a verification link would.
     let user = mark_verified(state, user, &redeemed.email).await?;
@@ -151,7 +171,9 @@ pub async fn redeem_magic_link(state: &AppState, token: &str) -> Result<MagicSig
 /// `POST /users/auth/magic-link/verify`: redeem the code of the latest magic link to `email`.
 pub async fn redeem_magic_code(state: &AppState, email: &EmailAddress, code: &str) -> Result<User> {
     let redeemed =
-        one_time_tokens::redeem_code(state, Purpose::MagicLink, email.normalized(), code).await?;
+        one_time_tokens::redeem_code(state, Purpose::MagicLink, email.normalized(), code)
+            .await
+            .map_err(|error| refused(error.into(), "magic_code"))?;
     let user = holder_of(state, &redeemed, one_time_tokens::invalid_code).await?;
     mark_verified(state, user, &redeemed.email).await
 }
@@ -198,7 +220,18 @@ pub async fn send_verification(
 pub async fn verify_email(state: &AppState, token: &str) -> Result<User> {
     let redeemed = one_time_tokens::redeem_link(state, Purpose::VerifyEmail, token).await?;
     let user = holder_of(state, &redeemed, invalid_link).await?;
-    mark_verified(state, user, &redeemed.email).await
+    let user = mark_verified(state, user, &redeemed.email).await?;
+    audit::email_verified(&user.id);
+    Ok(user)
+}
+
+/// A refused sign-in link or code is a failed sign-in (account unknown: the token says nothing
+/// until it is redeemed).
+fn refused(error: Error, method: &'static str) -> Error {
+    if error.status().is_client_error() {
+        audit::sign_in_failed(None, method, &error.code.to_string());
+    }
+    error
 }
 
 /// `POST /auth/forgot-password`: mail a reset link if the address has an account. The link goes
@@ -283,6 +316,7 @@ async fn notify_no_account(
         updated_at: 0,
         credential_epoch: 0,
         version: 0,
+        disabled: false,
     };
     deliver(state, MailKind::NoAccount, &notice, "", None).await;
     Ok(())
@@ -297,7 +331,9 @@ pub async fn reset_password(state: &AppState, token: &str, new_password: String)
     let password = users::check_new_password(state, &user, new_password)?;
     let redeemed = one_time_tokens::redeem_link(state, Purpose::PasswordReset, token).await?;
     let user = holder_of(state, &redeemed, invalid_link).await?;
-    let (user, _) = users::set_password_and_revoke_sessions(state, &user, password, None).await?;
+    let (user, ended) =
+        users::set_password_and_revoke_sessions(state, &user, password, None).await?;
+    audit::password_set(&user.id, "reset", ended);
     // The owner of the address chose a new password: guesses at the old one no longer lock it.
     let failures =
         rate_limit::SIGN_IN_FAILURES_PER_ACCOUNT.window(&user.email_normalized, state.clock.unix());
@@ -306,6 +342,13 @@ pub async fn reset_password(state: &AppState, token: &str, new_password: String)
     }
     // Receiving the reset mail proves the address too.
     mark_verified(state, user, &redeemed.email).await?;
+    Ok(())
+}
+
+/// `GET /auth/reset-password` (the form page): the link is still usable (nothing is spent).
+pub async fn check_reset_link(state: &AppState, token: &str) -> Result<()> {
+    let pending = one_time_tokens::peek_link(state, Purpose::PasswordReset, token).await?;
+    holder_of(state, &pending, invalid_link).await?;
     Ok(())
 }
 
@@ -361,8 +404,8 @@ async fn deliver(state: &AppState, kind: MailKind, user: &User, link: &str, code
         }
     };
     match state.mailer.send(&email).await {
-        Ok(()) => tracing::info!(?kind, user_id = %user.id, "mail sent"),
-        Err(error) => tracing::error!(?kind, user_id = %user.id, %error, "mail not sent"),
+        Ok(()) => audit::email_sent(&format!("{kind:?}"), &user.id),
+        Err(error) => audit::email_failed(&format!("{kind:?}"), &user.id, &error.to_string()),
     }
 }
 

@@ -18,6 +18,7 @@
 
 use serde::Serialize;
 
+use crate::audit;
 use crate::domain::keys;
 use crate::domain::mfa::{
     self, MfaRecord, PendingSecondFactor, RecoveryCode, STATUS_ENABLED, STATUS_PENDING,
@@ -149,8 +150,12 @@ pub async fn finish_sign_in(
     amr: &[&str],
     context: &SessionContext,
 ) -> Result<SignInOutcome> {
+    if user.disabled {
+        return Err(sessions::account_disabled(&user.id));
+    }
     if !user.mfa_enabled {
         let response = sessions::start(state, user, amr, 1, context).await?;
+        audit::sign_in_succeeded(&user.id, amr, false);
         return Ok(SignInOutcome::Authenticated(response));
     }
     let (token, claims) = tokens::issue_mfa_token(state, &user.id, amr).await?;
@@ -163,6 +168,7 @@ pub async fn finish_sign_in(
         .table
         .put(pending.to_item(), Some(Condition::NotExists))
         .await?;
+    audit::sign_in_succeeded(&user.id, amr, true);
     Ok(SignInOutcome::MfaRequired(MfaChallenge {
         success: true,
         mfa_required: true,
@@ -227,7 +233,7 @@ pub async fn setup(state: &AppState, user_id: &str) -> Result<Enrolment> {
         Err(StoreError::ConditionFailed) => return Err(MfaError::Conflict.into()),
         Err(error) => return Err(error.into()),
     }
-    tracing::info!(user_id, "MFA setup started");
+    audit::mfa_changed(user_id, "setup_started");
     Ok(Enrolment {
         secret: secret_base32,
         otpauth_url,
@@ -302,7 +308,7 @@ async fn confirm_counted(
     writes.extend(recovery_code_puts(user_id, &codes, now));
     writes.push(user_update(state, &user, true));
     commit(state, writes, MfaError::Conflict).await?;
-    tracing::info!(user_id, "MFA enabled");
+    audit::mfa_changed(user_id, "enabled");
     notify(state, &user, Notice::MfaEnabled, context).await;
     Ok(RecoveryCodes {
         recovery_codes: codes,
@@ -321,12 +327,32 @@ pub async fn verify(
 ) -> Result<AuthResponse> {
     let claims = tokens::verify_mfa_token(state, mfa_token).await?;
     let windows = token_windows(state, &claims);
-    counted(
+    let user_id = claims.sub.clone();
+    let answer = counted(
         state,
         &windows,
         verify_counted(state, claims, code, context, &windows),
     )
-    .await
+    .await;
+    second_factor_outcome(&user_id, "totp", answer, &["otp"])
+}
+
+/// The security event of a second-factor attempt: the sign-in succeeded (at `aal: 2`) or failed
+/// with the code answered.
+fn second_factor_outcome(
+    user_id: &str,
+    method: &'static str,
+    answer: Result<AuthResponse>,
+    amr: &[&str],
+) -> Result<AuthResponse> {
+    match &answer {
+        Ok(_) => audit::sign_in_succeeded(user_id, amr, false),
+        Err(error) if error.status().is_client_error() => {
+            audit::sign_in_failed(Some(user_id), method, &error.code.to_string())
+        }
+        Err(_) => {}
+    }
+    answer
 }
 
 async fn verify_counted(
@@ -428,12 +454,14 @@ pub async fn recovery_verify(
 ) -> Result<AuthResponse> {
     let claims = tokens::verify_mfa_token(state, mfa_token).await?;
     let windows = token_windows(state, &claims);
-    counted(
+    let user_id = claims.sub.clone();
+    let answer = counted(
         state,
         &windows,
         recovery_verify_counted(state, claims, code, context, &windows),
     )
-    .await
+    .await;
+    second_factor_outcome(&user_id, "recovery_code", answer, &["mfa"])
 }
 
 async fn recovery_verify_counted(
@@ -487,7 +515,7 @@ async fn recovery_verify_counted(
     writes.extend(prepared.writes);
     // A concurrent request spent the code (or the token) first.
     commit(state, writes, MfaError::InvalidCode).await?;
-    tracing::info!(user_id = %user.id, "signed in with a recovery code");
+    audit::mfa_changed(&user.id, "recovery_code_used");
     notify(state, &user, Notice::RecoveryCodeUsed, context).await;
     Ok(prepared.response)
 }
@@ -560,7 +588,7 @@ async fn disable_counted(
     }));
     writes.push(user_update(state, &user, false));
     commit(state, writes, MfaError::Conflict).await?;
-    tracing::info!(user_id = %user.id, "MFA disabled");
+    audit::mfa_changed(&user.id, "disabled");
     notify(state, &user, Notice::MfaDisabled, context).await;
     Ok(())
 }
@@ -601,7 +629,7 @@ pub async fn regenerate_recovery_codes(
         )),
     });
     commit(state, writes, MfaError::Conflict).await?;
-    tracing::info!(user_id = %caller.sub, "recovery codes regenerated");
+    audit::mfa_changed(&caller.sub, "recovery_codes_regenerated");
     Ok(RecoveryCodes {
         recovery_codes: codes,
         recovery_codes_generated_at: timestamp(now),
@@ -832,10 +860,8 @@ pub(crate) async fn notify(
         }
     };
     match state.mailer.send(&email).await {
-        Ok(()) => tracing::info!(?notice, user_id = %user.id, "security notice sent"),
-        Err(error) => {
-            tracing::error!(?notice, user_id = %user.id, %error, "security notice not sent")
-        }
+        Ok(()) => audit::email_sent(&format!("{notice:?}"), &user.id),
+        Err(error) => audit::email_failed(&format!("{notice:?}"), &user.id, &error.to_string()),
     }
 }
 

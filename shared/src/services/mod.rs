@@ -1,6 +1,7 @@
 //! Use cases over the ports.
 //!
 //! - `accounts`: sign-up, password sign-in, profile, password change, check-email.
+//! - `admin`: the operator commands (`latchkey users ...`, `latchkey sessions revoke`).
 //! - `users`: the one users service: reads, typed updates, new passwords, verified addresses.
 //! - `sessions`: starting a session (the AuthResponse), refresh rotation, listing, revocation.
 //! - `mfa`: TOTP enrolment, the MFA step every sign-in ends in, recovery codes.
@@ -19,6 +20,7 @@
 //!   refresh, revocation) shared by social login, integrations and inboxes.
 //! - `oidc`: OpenID Connect discovery, JWKS and ID-token verification (cached per instance).
 //! - `social`: social login and account linking (the oauth group).
+//! - `health`: the dependency checks behind `/health`, cached a few seconds.
 //! - `workspaces`: workspaces, members and roles, invites, switching, waitlists.
 //! - `integrations`: the provider registry, provider API keys, Google search keys.
 //! - `connections`: OAuth connections to providers, their tokens kept encrypted and refreshed
@@ -27,6 +29,7 @@
 //!   the hosted IMAP form's flow, listing and deletion.
 
 pub mod accounts;
+pub mod admin;
 pub mod api_keys;
 pub mod code_secret;
 pub mod connections;
@@ -34,6 +37,7 @@ pub mod email_links;
 pub mod gate;
 pub mod integrations;
 pub mod inboxes;
+pub mod health;
 pub mod mail_templates;
 pub mod mfa;
 pub mod oauth_flow;

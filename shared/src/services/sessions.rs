@@ -100,6 +100,9 @@ pub async fn prepare(
     aal: u8,
     context: &SessionContext,
 ) -> Result<PreparedSession> {
+    if user.disabled {
+        return Err(account_disabled(&user.id));
+    }
     let now = state.clock.unix();
     let session_id = SessionId::generate(state.random.as_ref()).to_string();
     let expires_at = now + state.config.refresh_token_ttl.as_secs() as i64;
@@ -168,6 +171,12 @@ pub async fn start(
     let prepared = prepare(state, user, amr, aal, context).await?;
     state.table.transact(prepared.writes).await?;
     Ok(prepared.response)
+}
+
+/// A disabled account starts no session, whatever the way in.
+pub fn account_disabled(user_id: &str) -> Error {
+    crate::audit::sign_in_failed(Some(user_id), "any", "account_disabled");
+    Error::forbidden("This account is disabled")
 }
 
 fn refresh_refused() -> Error {
@@ -329,11 +338,7 @@ async fn reuse(
             _ => return Err(refresh_refused()),
         }
     }
-    tracing::warn!(
-        session_id = %record.session_id,
-        user_id = %record.user_id,
-        "a rotated refresh token was presented again; revoking its session"
-    );
+    crate::audit::refresh_reused(&record.user_id, &record.session_id);
     revoke(state, &record.user_id, &record.session_id).await?;
     Err(Error::invalid_token(
         "The refresh token was already used; the session has been revoked",

@@ -32,7 +32,7 @@ use crate::domain::keys::{
     KEYS_PARTITION, SIGNING_KEY_PREFIX as KEY_SORT_PREFIX,
     current_signing_key as current_pointer_key, signing_key as signing_key_key,
 };
-use crate::ports::{Condition, EncryptionContext, Item, StoreError, Write};
+use crate::ports::{CipherError, Condition, EncryptionContext, Item, StoreError, Write};
 use crate::{AppState, Error, Result};
 
 /// The `typ` header of an access token (RFC 9068).
@@ -705,6 +705,53 @@ async fn stored_key_item(state: &AppState, material: &KeyMaterial, now: i64) -> 
     );
     item.insert("created_at".into(), Value::from(now));
     Ok(item)
+}
+
+/// For `/health`: the current signing key still decrypts with this cipher (a replaced local key
+/// or KMS key makes every sign-in fail). Before the first key exists, a round trip through the
+/// cipher stands in. Never cached, so it says what is true now; the reason is short and public.
+pub async fn check_current_key(state: &AppState) -> std::result::Result<(), String> {
+    let pointer = state
+        .table
+        .get(&current_pointer_key())
+        .await
+        .map_err(|_| "cannot read the signing-key pointer".to_owned())?;
+    let Some(kid) = pointer.as_ref().and_then(pointer_kid) else {
+        let context = EncryptionContext::new(KEYS_PARTITION, "health-probe");
+        let sealed = state
+            .cipher
+            .encrypt(b"probe", &context)
+            .await
+            .map_err(|_| "the cipher cannot encrypt".to_owned())?;
+        return match state.cipher.decrypt(&sealed, &context).await {
+            Ok(plain) if plain == b"probe" => Ok(()),
+            _ => Err("the cipher cannot decrypt what it encrypted".into()),
+        };
+    };
+    let item = state
+        .table
+        .get(&signing_key_key(kid))
+        .await
+        .map_err(|_| "cannot read the current signing key".to_owned())?
+        .ok_or_else(|| "the current signing key is missing from the table".to_owned())?;
+    let ciphertext = item
+        .get("private_key")
+        .and_then(Value::as_str)
+        .and_then(|text| STANDARD.decode(text).ok())
+        .ok_or_else(|| "the current signing key has no private key".to_owned())?;
+    match state
+        .cipher
+        .decrypt(&ciphertext, &encryption_context(kid))
+        .await
+    {
+        Ok(_) => Ok(()),
+        Err(CipherError::Undecryptable) => Err("the current signing key does not decrypt with \
+            this cipher (was the local key file or the KMS key replaced?)"
+            .into()),
+        Err(CipherError::Backend(_)) => {
+            Err("the cipher failed while decrypting the signing key".into())
+        }
+    }
 }
 
 /// Read and decrypt the key named `kid`, checking it is the key the name says.

@@ -442,8 +442,8 @@ async fn deliver_invite(
         }
     };
     match state.mailer.send(&email).await {
-        Ok(()) => tracing::info!(invite_id = %invite.id, "invite mail sent"),
-        Err(error) => tracing::error!(invite_id = %invite.id, %error, "invite mail not sent"),
+        Ok(()) => crate::audit::email_sent("Invite", &invite.id),
+        Err(error) => crate::audit::email_failed("Invite", &invite.id, &error.to_string()),
     }
 }
 
@@ -626,6 +626,7 @@ fn new_account(
         created_at: now,
         updated_at: now,
         version: 1,
+        disabled: false,
         credential_epoch: 0,
     };
     let claim = EmailClaim {

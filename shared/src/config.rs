@@ -1059,6 +1059,9 @@ mod tests {
             assert_eq!(error.variable, variable, "{pairs:?}");
             assert!(!error.to_string().contains('\n'), "one line: {error}");
         }
+    }
+
+    #[test]
     fn a_wildcard_or_malformed_cors_origin_stops_start_up_naming_the_variable() {
         for bad in [
             "*",

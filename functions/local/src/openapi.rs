@@ -30,9 +30,26 @@ pub fn document() -> OpenApi {
 
 /// The document as written to `DOCUMENT_PATH`: pretty JSON and a final newline.
 pub fn document_json() -> String {
-    let mut text = serde_json::to_string_pretty(&document()).expect("the document is JSON");
+    let value = serde_json::to_value(document()).expect("the document is JSON");
+    let mut text = serde_json::to_string_pretty(&sorted(value)).expect("the document is JSON");
     text.push('\n');
     text
+}
+
+/// Object keys in sorted order at every level, so the text is the same whether or not
+/// serde_json keeps insertion order (a feature some test-only dependencies turn on).
+fn sorted(value: serde_json::Value) -> serde_json::Value {
+    match value {
+        serde_json::Value::Object(map) => {
+            let mut entries: Vec<_> = map.into_iter().collect();
+            entries.sort_by(|a, b| a.0.cmp(&b.0));
+            serde_json::Value::Object(entries.into_iter().map(|(k, v)| (k, sorted(v))).collect())
+        }
+        serde_json::Value::Array(items) => {
+            serde_json::Value::Array(items.into_iter().map(sorted).collect())
+        }
+        other => other,
+    }
 }
 
 fn base() -> OpenApi {

@@ -132,6 +132,11 @@ pub struct Config {
     /// `LATCHKEY_GOOGLE_SEARCH_API_KEY` + `LATCHKEY_GOOGLE_SEARCH_ENGINE_ID`, served by
     /// `/auth/google-search-keys` (both or neither).
     pub google_search: Option<GoogleSearchKeys>,
+    /// The WebAuthn relying party (passkeys): `LATCHKEY_WEBAUTHN_RP_ID`, `_RP_NAME`, `_ORIGINS`.
+    pub webauthn: WebauthnSettings,
+    /// Serve the passkey demo page `GET /auth/passkeys/demo` (`LATCHKEY_DEMO_PAGES`; on by
+    /// default locally, off on Lambda).
+    pub demo_pages: bool,
 }
 
 /// The Google Programmable Search configuration handed to signed-in clients.
@@ -164,11 +169,6 @@ pub fn check_endpoint_url(url: &str) -> Result<(), String> {
         return Err(format!("`{url}` must not have a fragment"));
     }
     Ok(())
-    /// The WebAuthn relying party (passkeys): `LATCHKEY_WEBAUTHN_RP_ID`, `_RP_NAME`, `_ORIGINS`.
-    pub webauthn: WebauthnSettings,
-    /// Serve the passkey demo page `GET /auth/passkeys/demo` (`LATCHKEY_DEMO_PAGES`; on by
-    /// default locally, off on Lambda).
-    pub demo_pages: bool,
 }
 
 /// Who the passkeys are for. Checked at start-up: the RP ID must be a registrable suffix of the

@@ -11,8 +11,8 @@ use crate::adapters::{ses::SesMailer, system::OsRandom, system::SystemClock};
 use crate::config::{Backend, Config};
 use crate::ports::{Cipher, Clock, MailLogin, Mailer, Random, Table};
 use crate::services::code_secret::CodeSecret;
-use crate::services::oidc::OidcCache;
 use crate::services::health::HealthCache;
+use crate::services::oidc::OidcCache;
 use crate::services::profiles::ProfileCache;
 use crate::services::tokens::SigningKeys;
 

@@ -261,18 +261,12 @@ async fn last_used_at_is_written_at_most_once_a_minute() {
     .await;
     let session = app.signed_up().await;
     let key = key_of(&mint(&app, &session, json!({})).await);
-    let check = || {
-        app.request(
-            Method::GET,
-            "/auth/check",
-            None,
-            &[
-                ("x-api-key", &key),
-                ("x-forwarded-method", "GET"),
-                ("x-forwarded-uri", "/x"),
-            ],
-        )
-    };
+    let headers = [
+        ("x-api-key", key.as_str()),
+        ("x-forwarded-method", "GET"),
+        ("x-forwarded-uri", "/x"),
+    ];
+    let check = || app.request(Method::GET, "/auth/check", None, &headers);
     // The first use writes last_used_at (and fills this instance's profile cache, which the
     // gate check's workspace-membership test reads from).
     assert_eq!(check().await.status, 200);

@@ -405,6 +405,7 @@ async fn create_account(
         email_verified: person.email_verified,
         name,
         password_hash: None,
+        disabled: false,
         plan: DEFAULT_PLAN.to_owned(),
         features: vec![],
         mfa_enabled: false,

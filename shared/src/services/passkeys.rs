@@ -548,11 +548,11 @@ pub async fn delete(
     passkey_id: &str,
     context: &SessionContext,
 ) -> Result<()> {
-    let partition = keys::user_partition(&caller.sub);
+    // Identities are listed through GSI1 under the user (the oauth group's records).
     let (user, passkeys, identities) = tokio::join!(
         require_user(state, &caller.sub),
         records(state, &caller.sub),
-        state.table.query(&partition, keys::IDENTITY_PREFIX),
+        crate::services::social::list(state, &caller.sub),
     );
     let (user, passkeys, identities) = (user?, passkeys?, identities?);
     let Some(record) = passkeys.iter().find(|record| record.id == passkey_id) else {

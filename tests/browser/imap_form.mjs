@@ -24,8 +24,9 @@ const browser = await chromium.launch({
   args: [
     '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
     '--disable-background-networking', '--disable-component-update', '--disable-sync',
-    `--user-data-dir=${profile}`,
   ],
+  // A fresh, throw-away profile directory (playwright refuses --user-data-dir in launch()).
+  env: { ...process.env, TMPDIR: profile },
 });
 let exitCode = 0;
 try {

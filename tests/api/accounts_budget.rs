@@ -4,22 +4,8 @@
 //! A round trip is a wait on the table: calls made in parallel (`tokio::join!`) overlap and count
 //! once; a call that starts while none is in flight starts a new round trip.
 
-use std::sync::Arc;
-
-use latchkey_tests::counting::{CountingTable, Counts};
-use latchkey_tests::{Backend, TestApp, TestResponse, sign_in};
-
-async fn counted_app() -> (TestApp, Arc<Counts>) {
-    let counts = Arc::new(Counts::default());
-    let for_table = counts.clone();
-    let app = TestApp::spawn_wrapping(
-        Backend::Embedded,
-        |_| {},
-        move |inner| Arc::new(CountingTable::new(inner, for_table)),
-    )
-    .await;
-    (app, counts)
-}
+use latchkey_tests::counting::Counts;
+use latchkey_tests::{TestResponse, sign_in};
 
 fn report(what: &str, counts: &Counts, response: &TestResponse) -> usize {
     let round_trips = counts.round_trips();
@@ -33,7 +19,7 @@ fn report(what: &str, counts: &Counts, response: &TestResponse) -> usize {
 
 #[tokio::test]
 async fn sign_in_takes_at_most_three_table_round_trips() {
-    let (app, counts) = counted_app().await;
+    let (app, counts) = latchkey_tests::counting::counted_app().await;
     let session = app.signed_up().await;
     counts.reset();
 
@@ -49,7 +35,7 @@ async fn sign_in_takes_at_most_three_table_round_trips() {
 
 #[tokio::test]
 async fn a_failed_sign_in_takes_at_most_three_table_round_trips() {
-    let (app, counts) = counted_app().await;
+    let (app, counts) = latchkey_tests::counting::counted_app().await;
     let session = app.signed_up().await;
     counts.reset();
 
@@ -65,7 +51,7 @@ async fn a_failed_sign_in_takes_at_most_three_table_round_trips() {
 
 #[tokio::test]
 async fn refresh_takes_at_most_two_table_round_trips() {
-    let (app, counts) = counted_app().await;
+    let (app, counts) = latchkey_tests::counting::counted_app().await;
     let session = app.signed_up().await;
     counts.reset();
 
@@ -81,7 +67,7 @@ async fn refresh_takes_at_most_two_table_round_trips() {
 
 #[tokio::test]
 async fn sign_up_writes_everything_in_one_transaction_after_counting_the_attempt() {
-    let (app, counts) = counted_app().await;
+    let (app, counts) = latchkey_tests::counting::counted_app().await;
     app.signed_up().await; // warms the signing key
     counts.reset();
 

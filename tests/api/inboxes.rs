@@ -8,15 +8,13 @@ use std::time::{Duration, Instant};
 use axum::body::Body;
 use futures::future::join_all;
 use http::{Method, Request};
-use latchkey::adapters::dynamodb::DynamoTable;
-use latchkey::adapters::system::SystemClock;
 use latchkey::config::OidcProvider;
 use latchkey::domain::keys;
 use latchkey::ports::{Item, Table};
 use latchkey_tests::on_both_backends;
 use latchkey_tests::{
     Backend, MailServers, MockProvider, SentMail, SignedIn, Tamper, TestApp, TestResponse,
-    aws_sdk_config, unique, unique_email,
+    unique_email,
 };
 use serde_json::{Value, json};
 
@@ -846,49 +844,13 @@ async fn google_is_404_when_not_configured(backend: Backend) {
 
 // ---- secrets at rest -----------------------------------------------------------------------
 
-/// A DynamoDB table the test can scan by name (the harness's tables are anonymous).
-async fn named_dynamo_table() -> (Arc<DynamoTable>, String) {
-    let name = unique("latchkey-inbox-scan");
-    let table = DynamoTable::new(
-        aws_sdk_dynamodb::Client::new(&aws_sdk_config().await),
-        name.clone(),
-        Arc::new(SystemClock),
-    );
-    table.create_table_if_missing().await.expect("create table");
-    (Arc::new(table), name)
-}
-
-/// Everything stored, as text: the raw bytes of the embedded store's file, or every item of the
-/// DynamoDB table as the SDK returns it.
-async fn stored_text(app: &TestApp, dynamo_name: Option<&str>) -> String {
-    match dynamo_name {
-        None => {
-            let bytes = std::fs::read(app.dir.path().join("store.redb")).expect("read the store");
-            String::from_utf8_lossy(&bytes).into_owned()
-        }
-        Some(name) => {
-            let client = aws_sdk_dynamodb::Client::new(&aws_sdk_config().await);
-            let items: Vec<_> = client
-                .scan()
-                .table_name(name)
-                .into_paginator()
-                .items()
-                .send()
-                .collect::<Result<Vec<_>, _>>()
-                .await
-                .expect("scan the table");
-            format!("{items:?}")
-        }
-    }
-}
-
 async fn no_mail_password_or_oauth_token_is_stored_in_plain_text(backend: Backend) {
     let servers = MailServers::get();
     let trusted = servers.clone();
     let (app, dynamo_name) = match backend {
         Backend::Embedded => (app_for(backend, &servers).await, None),
         Backend::Aws => {
-            let (table, name) = named_dynamo_table().await;
+            let (table, name) = latchkey_tests::named_dynamo_table("latchkey-inbox-scan").await;
             let app = TestApp::spawn_wrapping(
                 backend,
                 move |config| trusted.trust(config),
@@ -916,7 +878,7 @@ async fn no_mail_password_or_oauth_token_is_stored_in_plain_text(backend: Backen
     assert_eq!(google.status, 200, "{}", google.text);
     let (_, _, token) = confirmation_for(&app, &imap_email).await;
 
-    let stored = stored_text(&app, dynamo_name.as_deref()).await;
+    let (stored, _) = latchkey_tests::stored_text(&app, dynamo_name.as_deref()).await;
 
     assert!(
         stored.contains(pending["inbox_id"].as_str().unwrap()),

@@ -1132,50 +1132,12 @@ async fn ten_concurrent_valid_token_calls_make_one_refresh(backend: Backend) {
 }
 on_both_backends!(ten_concurrent_valid_token_calls_make_one_refresh);
 
-/// A DynamoDB table the test can scan by name (the harness's tables are anonymous).
-async fn named_dynamo_table() -> (
-    std::sync::Arc<latchkey::adapters::dynamodb::DynamoTable>,
-    String,
-) {
-    let name = latchkey_tests::unique("latchkey-integrations-scan");
-    let table = latchkey::adapters::dynamodb::DynamoTable::new(
-        aws_sdk_dynamodb::Client::new(&latchkey_tests::aws_sdk_config().await),
-        name.clone(),
-        std::sync::Arc::new(latchkey::adapters::system::SystemClock),
-    );
-    table.create_table_if_missing().await.expect("create table");
-    (std::sync::Arc::new(table), name)
-}
-
-/// Everything stored, as text: the raw bytes of the embedded store's file, or every item of the
-/// DynamoDB table as the SDK returns it.
-async fn stored_text(app: &TestApp, dynamo_name: Option<&str>) -> String {
-    match dynamo_name {
-        None => {
-            let bytes = std::fs::read(app.dir.path().join("store.redb")).expect("read the store");
-            String::from_utf8_lossy(&bytes).into_owned()
-        }
-        Some(name) => {
-            let client = aws_sdk_dynamodb::Client::new(&latchkey_tests::aws_sdk_config().await);
-            let items: Vec<_> = client
-                .scan()
-                .table_name(name)
-                .into_paginator()
-                .items()
-                .send()
-                .collect::<Result<Vec<_>, _>>()
-                .await
-                .expect("scan the table");
-            format!("{items:?}")
-        }
-    }
-}
-
 async fn no_provider_token_key_or_client_secret_is_stored_in_plain_text(backend: Backend) {
     let (app, dynamo_name) = match backend {
         Backend::Embedded => (app_with_admin(backend).await, None),
         Backend::Aws => {
-            let (table, name) = named_dynamo_table().await;
+            let (table, name) =
+                latchkey_tests::named_dynamo_table("latchkey-integrations-scan").await;
             let app = TestApp::spawn_wrapping(
                 backend,
                 |config| config.admin_emails = vec![ADMIN_EMAIL.to_owned()],
@@ -1211,7 +1173,9 @@ async fn no_provider_token_key_or_client_secret_is_stored_in_plain_text(backend:
     provider.connect(token).await;
     let first = provider.valid_token(token).await;
     let first_access = first.json["access_token"].as_str().unwrap().to_owned();
-    let before_refresh = stored_text(app, dynamo_name.as_deref()).await;
+    let before_refresh = latchkey_tests::stored_text(app, dynamo_name.as_deref())
+        .await
+        .0;
 
     tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
     provider.expire_stored_token(user.user_id()).await;
@@ -1222,7 +1186,9 @@ async fn no_provider_token_key_or_client_secret_is_stored_in_plain_text(backend:
         .as_str()
         .unwrap()
         .to_owned();
-    let after_refresh = stored_text(app, dynamo_name.as_deref()).await;
+    let after_refresh = latchkey_tests::stored_text(app, dynamo_name.as_deref())
+        .await
+        .0;
 
     assert!(
         before_refresh.contains(user.user_id()) && after_refresh.contains("mockdrive"),

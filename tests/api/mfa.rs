@@ -12,15 +12,12 @@ use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use futures::future::join_all;
 use http::Method;
-use latchkey::adapters::dynamodb::DynamoTable;
-use latchkey::adapters::system::{ManualClock, SystemClock};
+use latchkey::adapters::system::ManualClock;
 use latchkey::ports::Table;
 use latchkey::services::{mfa, users};
 use latchkey_tests::counting::{CountingTable, Counts};
 use latchkey_tests::on_both_backends;
-use latchkey_tests::{
-    Backend, SignedIn, TestApp, TestResponse, TestUser, aws_sdk_config, test_python, unique,
-};
+use latchkey_tests::{Backend, SignedIn, TestApp, TestResponse, TestUser, test_python};
 use serde_json::{Value, json};
 
 const PYOTP: &str = r#"
@@ -595,48 +592,11 @@ async fn magic_link_and_code_sign_ins_end_in_the_mfa_step(backend: Backend) {
 }
 on_both_backends!(magic_link_and_code_sign_ins_end_in_the_mfa_step);
 
-/// A DynamoDB table the test can scan by name (the harness's tables are anonymous).
-async fn named_dynamo_table() -> (Arc<DynamoTable>, String) {
-    let name = unique("latchkey-mfa-scan");
-    let table = DynamoTable::new(
-        aws_sdk_dynamodb::Client::new(&aws_sdk_config().await),
-        name.clone(),
-        Arc::new(SystemClock),
-    );
-    table.create_table_if_missing().await.expect("create table");
-    (Arc::new(table), name)
-}
-
-/// Everything stored, as text: the raw bytes of the embedded store's file, or every item of the
-/// DynamoDB table as the SDK returns it.
-async fn stored_text(app: &TestApp, dynamo_name: Option<&str>) -> String {
-    match dynamo_name {
-        None => {
-            let bytes = std::fs::read(app.dir.path().join("store.redb")).expect("read the store");
-            String::from_utf8_lossy(&bytes).into_owned()
-        }
-        Some(name) => {
-            let client = aws_sdk_dynamodb::Client::new(&aws_sdk_config().await);
-            let pages: Vec<_> = client
-                .scan()
-                .table_name(name)
-                .into_paginator()
-                .items()
-                .send()
-                .collect::<Result<Vec<_>, _>>()
-                .await
-                .expect("scan the table");
-            assert!(pages.len() > 5, "the scan found the items");
-            format!("{pages:?}")
-        }
-    }
-}
-
 async fn no_totp_secret_or_recovery_code_is_stored_in_plain_text(backend: Backend) {
     let (app, dynamo_name) = match backend {
         Backend::Embedded => (TestApp::spawn(backend).await, None),
         Backend::Aws => {
-            let (table, name) = named_dynamo_table().await;
+            let (table, name) = latchkey_tests::named_dynamo_table("latchkey-mfa-scan").await;
             let app = TestApp::spawn_wrapping(
                 backend,
                 |_| {},
@@ -652,7 +612,10 @@ async fn no_totp_secret_or_recovery_code_is_stored_in_plain_text(backend: Backen
     let verified = post_bearer(&app, "/auth/mfa/verify", &mfa_token, &json!({"code": code})).await;
     assert_eq!(verified.status, 200, "{}", verified.text);
 
-    let stored = stored_text(&app, dynamo_name.as_deref()).await;
+    let (stored, items) = latchkey_tests::stored_text(&app, dynamo_name.as_deref()).await;
+    if dynamo_name.is_some() {
+        assert!(items > 5, "the scan found the items");
+    }
 
     assert!(
         stored.contains(enrolled.session.user_id()),

@@ -2,25 +2,11 @@
 //! counting decorator around the real embedded table. The caller's session check, made by every
 //! authenticated request, counts.
 
-use std::sync::Arc;
-
 use http::Method;
-use latchkey_tests::counting::{CountingTable, Counts};
+use latchkey_tests::TestResponse;
+use latchkey_tests::counting::Counts;
 use latchkey_tests::passkeys::{DiscoverableKey, ORIGIN, SoftKey};
-use latchkey_tests::{Backend, TestApp, TestResponse};
 use serde_json::json;
-
-async fn counted_app() -> (TestApp, Arc<Counts>) {
-    let counts = Arc::new(Counts::default());
-    let for_table = counts.clone();
-    let app = TestApp::spawn_wrapping(
-        Backend::Embedded,
-        |_| {},
-        move |inner| Arc::new(CountingTable::new(inner, for_table)),
-    )
-    .await;
-    (app, counts)
-}
 
 fn report(what: &str, counts: &Counts, response: &TestResponse) -> usize {
     let round_trips = counts.round_trips();
@@ -35,7 +21,7 @@ fn report(what: &str, counts: &Counts, response: &TestResponse) -> usize {
 
 #[tokio::test]
 async fn each_passkey_ceremony_stays_within_its_round_trip_budget() {
-    let (app, counts) = counted_app().await;
+    let (app, counts) = latchkey_tests::counting::counted_app().await;
     let session = app.signed_up().await;
     let token = session.access_token();
     let mut key = SoftKey::new();
@@ -87,7 +73,7 @@ async fn each_passkey_ceremony_stays_within_its_round_trip_budget() {
 
 #[tokio::test]
 async fn a_discoverable_sign_in_stays_within_its_round_trip_budget() {
-    let (app, counts) = counted_app().await;
+    let (app, counts) = latchkey_tests::counting::counted_app().await;
     let session = app.signed_up().await;
     let token = session.access_token();
     let mut key = DiscoverableKey::new();

@@ -5,24 +5,10 @@
 //! A round trip is a wait on the table: calls made in parallel (`tokio::join!`) overlap and count
 //! once; a call that starts while none is in flight starts a new round trip.
 
-use std::sync::Arc;
-
 use http::Method;
-use latchkey_tests::counting::{CountingTable, Counts};
-use latchkey_tests::{Backend, TestApp, TestResponse};
+use latchkey_tests::counting::Counts;
+use latchkey_tests::{TestApp, TestResponse};
 use serde_json::json;
-
-async fn counted_app() -> (TestApp, Arc<Counts>) {
-    let counts = Arc::new(Counts::default());
-    let for_table = counts.clone();
-    let app = TestApp::spawn_wrapping(
-        Backend::Embedded,
-        |_| {},
-        move |inner| Arc::new(CountingTable::new(inner, for_table)),
-    )
-    .await;
-    (app, counts)
-}
 
 fn report(what: &str, counts: &Counts, response: &TestResponse) -> usize {
     let round_trips = counts.round_trips();
@@ -68,7 +54,7 @@ async fn invite_to(app: &TestApp, email: &str) -> String {
 }
 
 async fn accept_takes_at_most_four_round_trips(existing_account: bool) {
-    let (app, counts) = counted_app().await;
+    let (app, counts) = latchkey_tests::counting::counted_app().await;
     let email = if existing_account {
         app.signed_up().await.user.email
     } else {
@@ -104,7 +90,7 @@ async fn accepting_an_invite_for_a_new_address_takes_at_most_four_table_round_tr
 
 #[tokio::test]
 async fn switching_workspace_takes_at_most_four_table_round_trips() {
-    let (app, counts) = counted_app().await;
+    let (app, counts) = latchkey_tests::counting::counted_app().await;
     let user = app.signed_up().await;
     let created = app
         .with_bearer(

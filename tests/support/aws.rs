@@ -171,3 +171,41 @@ pub(crate) async fn fresh_mailer_at(
         }
     }
 }
+
+/// A DynamoDB table on the emulator that a test can scan by name (the harness's tables are
+/// anonymous), for the "no secret stored in plain text" checks.
+pub async fn named_dynamo_table(prefix: &str) -> (Arc<DynamoTable>, String) {
+    let name = unique(prefix);
+    let table = DynamoTable::new(
+        aws_sdk_dynamodb::Client::new(&aws_sdk_config().await),
+        name.clone(),
+        Arc::new(latchkey::adapters::system::SystemClock),
+    );
+    table.create_table_if_missing().await.expect("create table");
+    (Arc::new(table), name)
+}
+
+/// Everything stored, as text, and how many DynamoDB items that was: the raw bytes of the
+/// embedded store's file (0 items counted), or every item of the named DynamoDB table as the SDK
+/// returns it.
+pub async fn stored_text(app: &crate::TestApp, dynamo_name: Option<&str>) -> (String, usize) {
+    match dynamo_name {
+        None => {
+            let bytes = std::fs::read(app.dir.path().join("store.redb")).expect("read the store");
+            (String::from_utf8_lossy(&bytes).into_owned(), 0)
+        }
+        Some(name) => {
+            let client = aws_sdk_dynamodb::Client::new(&aws_sdk_config().await);
+            let items: Vec<_> = client
+                .scan()
+                .table_name(name)
+                .into_paginator()
+                .items()
+                .send()
+                .collect::<Result<Vec<_>, _>>()
+                .await
+                .expect("scan the table");
+            (format!("{items:?}"), items.len())
+        }
+    }
+}

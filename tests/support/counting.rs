@@ -122,3 +122,17 @@ impl Table for CountingTable {
         self.inner.generation()
     }
 }
+
+/// A fresh app on the embedded store whose table counts every call: the round-trip budget
+/// tests' fixture.
+pub async fn counted_app() -> (crate::TestApp, Arc<Counts>) {
+    let counts = Arc::new(Counts::default());
+    let for_table = counts.clone();
+    let app = crate::TestApp::spawn_wrapping(
+        crate::Backend::Embedded,
+        |_| {},
+        move |inner| Arc::new(CountingTable::new(inner, for_table)),
+    )
+    .await;
+    (app, counts)
+}

@@ -29,7 +29,7 @@ pub mod schema;
 pub use app::{BOTH, Backend, SignedIn, TestApp, TestUser, sign_in, sign_up};
 pub use aws::{
     aws_endpoint, aws_sdk_config, aws_sdk_config_at, fault_proxy, fresh_cipher, fresh_mailer,
-    fresh_table, unique, unique_email,
+    fresh_table, named_dynamo_table, stored_text, unique, unique_email,
 };
 pub use http::TestResponse;
 pub use mail::{SentMail, outbox_mail, parse_eml, sent_mail, ses_mail};

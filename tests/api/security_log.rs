@@ -273,7 +273,7 @@ async fn a_redirect_url_off_the_allow_list_is_ignored_with_a_warning_naming_the_
     assert_eq!(event["level"], "WARN");
     assert_eq!(
         event["reason"],
-        "not exactly on LATCHKEY_REDIRECT_ALLOW_LIST"
+        "neither on LATCHKEY_PUBLIC_URL's origin nor exactly on LATCHKEY_REDIRECT_ALLOW_LIST"
     );
     assert_eq!(event["redirect_url"], "https://evil.example/welcome");
 

@@ -55,7 +55,10 @@ fn tokens() -> TokenAnswer {
 }
 
 fn accepted() -> Accepted {
-    Accepted { success: true, message: "ok".into() }
+    Accepted {
+        success: true,
+        message: "ok".into(),
+    }
 }
 
 macro_rules! handler {

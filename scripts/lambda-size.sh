@@ -6,7 +6,8 @@
 # Writes a Markdown table to stdout; docs/measurements.md holds the last recorded run.
 #
 # Environment: LATCHKEY_VENV (cargo-lambda is installed into "$LATCHKEY_VENV-sam"),
-# CARGO_TARGET_DIR, RUNS (start-time runs per function, default 5).
+# CARGO_TARGET_DIR, RUNS (start-time runs per function, default 5), SKIP_BUILD (set: measure the
+# bootstraps already built, e.g. again on a quieter machine).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -25,19 +26,27 @@ if ! "$tools_venv/bin/pip" show cargo-lambda 2>/dev/null | grep -qx "Version: $c
 fi
 export PATH="$tools_venv/bin:$PATH"
 
-# Every function crate but the local server, with its binary name.
+# Every function crate but the local server: its package and binary names.
 bins=()
+packages=()
 for manifest in functions/*/Cargo.toml; do
   [ "$(basename "$(dirname "$manifest")")" = local ] && continue
+  packages+=("$(awk '/^\[package\]/{p=1} p && /^name *=/{gsub(/"/, "", $3); print $3; exit}' "$manifest")")
   bins+=("$(awk '/^\[\[bin\]\]/{b=1} b && /^name *=/{gsub(/"/, "", $3); print $3; exit}' "$manifest")")
 done
 
-args=()
-for bin in "${bins[@]}"; do args+=(--bin "$bin"); done
-echo "building ${bins[*]} (release, x86-64)..." >&2
-build_start=$(date +%s)
-cargo lambda build --release --x86-64 --workspace "${args[@]}" >&2
-build_secs=$(( $(date +%s) - build_start ))
+# One function at a time, as `sam build` builds each from its own CodeUri: cargo resolves the
+# shared crate's features per package then, so the inboxes function's `inbox-check` (IMAP and
+# SMTP clients) is not unified into every other one, as one `--workspace` build would do.
+build_secs=
+if [ -z "${SKIP_BUILD:-}" ]; then
+  build_start=$(date +%s)
+  for i in "${!bins[@]}"; do
+    echo "building ${bins[$i]} (release, x86-64)..." >&2
+    cargo lambda build --release --x86-64 -p "${packages[$i]}" --bin "${bins[$i]}" >&2
+  done
+  build_secs=$(( $(date +%s) - build_start ))
+fi
 
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
@@ -60,8 +69,8 @@ PY
   group=$bin
   event=events/$group/health.json
   if [ ! -f "$event" ]; then
-    events=(events/"$group"/*.json)
-    event=${events[0]}
+    # The group's first event (expectations.json is the tests' table, not an event).
+    event=$(find events/"$group" -name '*.json' ! -name expectations.json | sort | head -n 1)
   fi
   # The production configuration, with every AWS call pointed at a closed local port: start-up
   # must not wait on the network, and the first request shows what a cold invocation costs here.
@@ -78,4 +87,7 @@ PY
     "$bin" $((raw / 1024)) $((zipped / 1024)) "$verdict" "$ready" "$ready_max" "$first" "$(basename "$event")" "$status"
 done
 echo
-echo "Release build of ${bins[*]}: ${build_secs}s on $(nproc) cores ($(uname -m), $(rustc --version))."
+if [ -n "$build_secs" ]; then
+  echo "Release builds of ${bins[*]}, one at a time: ${build_secs}s on $(nproc) cores ($(uname -m), $(rustc --version))."
+fi
+echo "Load average when measured: $(cut -d' ' -f1-3 /proc/loadavg)."

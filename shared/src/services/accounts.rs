@@ -16,7 +16,7 @@ use crate::domain::workspaces::{Member, ROLE_OWNER, Workspace, personal_workspac
 use crate::error::ErrorCode;
 use crate::ports::{Condition, StoreError, Write};
 use crate::services::rate_limit::{
-    self, SIGN_IN_FAILURES_PER_ACCOUNT, SIGN_IN_FAILURES_PER_ADDRESS,
+    self, RateLimitError, SIGN_IN_FAILURES_PER_ACCOUNT, SIGN_IN_FAILURES_PER_ADDRESS,
 };
 use crate::services::sessions::{self, AuthResponse};
 use crate::services::{mfa, passwords, users};
@@ -201,9 +201,9 @@ pub async fn sign_in(
 }
 
 /// A refusal for too many failures, logged as a lockout.
-fn locked(error: Error, user_id: Option<&str>, scope: &'static str) -> Error {
-    audit::locked_out(user_id, scope, error.retry_after.unwrap_or(0));
-    error
+fn locked(refusal: RateLimitError, user_id: Option<&str>, scope: &'static str) -> Error {
+    audit::locked_out(user_id, scope, refusal.retry_after().unwrap_or(0));
+    refusal.into()
 }
 
 /// The user behind a verified token (the users service's, here for the accounts handlers).
@@ -229,7 +229,7 @@ pub async fn change_password(
     // Counted first, like a sign-in: a stolen access token must not buy unlimited guesses.
     let account_window = SIGN_IN_FAILURES_PER_ACCOUNT.window(&user.email_normalized, now);
     if rate_limit::count(state, &account_window).await? > SIGN_IN_FAILURES_PER_ACCOUNT.max {
-        return Err(account_window.exceeded(now));
+        return Err(account_window.exceeded(now).into());
     }
     let matches = passwords::verify(
         state,

@@ -800,7 +800,7 @@ fn refuse_over_limit(now: i64, windows: &[Window], counts: &[i64]) -> Result<()>
     const _: () = assert!(MFA_FAILURES_PER_TOKEN.max == MFA_FAILURES_PER_ACCOUNT.max);
     for (window, count) in windows.iter().zip(counts) {
         if *count > MFA_FAILURES_PER_ACCOUNT.max {
-            return Err(window.exceeded(now));
+            return Err(window.exceeded(now).into());
         }
     }
     Ok(())

@@ -140,9 +140,11 @@ async fn app_with_key() -> (TestApp, String, EncodingKey) {
 }
 
 async fn assert_refused(state: &AppState, token: &str, message_has: &str) {
-    let error = tokens::verify(state, token)
-        .await
-        .expect_err("the token must be refused");
+    let error = latchkey::Error::from(
+        tokens::verify(state, token)
+            .await
+            .expect_err("the token must be refused"),
+    );
     assert_eq!(error.status().as_u16(), 401, "{error}");
     assert_eq!(
         error.code,

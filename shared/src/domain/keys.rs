@@ -1,6 +1,6 @@
 //! The single table's item kinds and their key builders: every key of every group is built here
 //! and nowhere else (DESIGN.md, "Storage"). Each kind's record type lives with its domain
-//! (`users`, `sessions`, `workspaces`, `one_time_token`, `services::tokens`) and builds its key
+//! (`users`, `sessions`, `workspaces`, `one_time_token`, `signing_keys`, ...) and builds its key
 //! through this module.
 //!
 //! | item | PK | SK | notes |

@@ -267,7 +267,7 @@ pub async fn status(MaybeCaller(caller): MaybeCaller) -> Json<AuthStatus> {
             is_authenticated: true,
             user: Some(StatusUser {
                 auth_type: auth_type(&caller.claims.amr),
-                id: caller.claims.sub,
+                id: caller.claims.sub.to_string(),
                 email: caller.claims.email,
             }),
         },

@@ -62,7 +62,7 @@ pub struct MemberBody {
 impl From<MemberEntry> for MemberBody {
     fn from(entry: MemberEntry) -> Self {
         Self {
-            user_id: entry.member.user_id,
+            user_id: entry.member.user_id.into(),
             email: entry.email,
             name: entry.name,
             role: entry.member.role,
@@ -96,7 +96,7 @@ impl From<Member> for MembershipChanged {
         Self {
             success: true,
             workspace_id: member.workspace_id,
-            user_id: member.user_id,
+            user_id: member.user_id.into(),
             role: member.role,
         }
     }
@@ -131,7 +131,7 @@ impl From<Invite> for InviteBody {
             workspace_id: invite.workspace_id,
             email: invite.email,
             role: invite.role,
-            invited_by: invite.invited_by,
+            invited_by: invite.invited_by.into(),
             created_at: timestamp(invite.created_at),
             expires_at: timestamp(invite.expires_at),
         }

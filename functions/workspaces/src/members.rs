@@ -148,8 +148,7 @@ pub async fn change_role(
     let member = user_id(&member)?;
     let role = role(&body.role)?;
     let changed =
-        workspaces::change_role(&state, caller.user_id(), id.as_str(), member.as_str(), role)
-            .await?;
+        workspaces::change_role(&state, caller.user_id(), id.as_str(), &member, role).await?;
     Ok(Json(changed.into()))
 }
 
@@ -179,6 +178,6 @@ pub async fn remove(
 ) -> Result<Json<SuccessMessage>> {
     let id = workspace_id(&id)?;
     let member = user_id(&member)?;
-    workspaces::remove_member(&state, caller.user_id(), id.as_str(), member.as_str()).await?;
+    workspaces::remove_member(&state, caller.user_id(), id.as_str(), &member).await?;
     Ok(Json(SuccessMessage::new("Member removed")))
 }

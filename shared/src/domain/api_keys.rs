@@ -6,6 +6,7 @@
 //! snapshot of the owner's claims (plan, features, workspace...), so a request made with a key
 //! needs no second read; a plan change updates the snapshots of the owner's keys.
 
+use crate::domain::ids::UserId;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::{Deserialize, Serialize};
@@ -53,7 +54,7 @@ pub fn is_scope_name(name: &str) -> bool {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ApiKeyRecord {
     pub id: String,
-    pub user_id: String,
+    pub user_id: UserId,
     pub name: String,
     /// The first characters of the key, shown in lists.
     pub prefix: String,

@@ -7,6 +7,7 @@
 //! | inbox | `INBOX#<id>` | `META` | workspace, human user, address, provider, status, `credentials` (the Cipher's ciphertext of the bundle, base64), confirmation token hash and expiry while pending; GSI1 `INBOXES#<workspace>` / `HUMAN#<human user id>#<id>` |
 //! | hosted-form flow | `CHALLENGE#<sha256 of state>` | `CHALLENGE` | (`kind: inbox_imap_form`) workspace, human user, address, redirect; `ttl` 30 min |
 
+use crate::domain::ids::UserId;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -120,7 +121,7 @@ pub struct Inbox {
     pub inbox_id: String,
     pub workspace_id: String,
     /// The user whose token or API key connected it.
-    pub created_by: String,
+    pub created_by: UserId,
     pub human_user_id: String,
     pub email_address: String,
     pub provider: Provider,
@@ -172,7 +173,7 @@ pub struct FormFlow {
     /// Always `inbox_imap_form`: a challenge item of another kind never reads as a form flow.
     pub kind: String,
     pub workspace_id: String,
-    pub created_by: String,
+    pub created_by: UserId,
     pub human_user_id: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub email_address: Option<String>,

@@ -32,6 +32,7 @@
 //! | challenge | `CHALLENGE#<id>` | `CHALLENGE` | (passkeys, oauth) ceremony state, `ttl` 5 min, consumed once |
 //! | OAuth flow | `OAUTHFLOW#<sha256 hex of state>` | `OAUTHFLOW` | purpose, provider, payload, `ttl` 10 min; consumed once by a conditional delete |
 
+use crate::domain::ids::{SessionId, UserId};
 use crate::ports::Key;
 
 pub const PROFILE: &str = "PROFILE";
@@ -51,11 +52,11 @@ pub const SIGNING_KEY_PREFIX: &str = "KEY#";
 
 /// The partition of everything a user owns (`USER#<id>`); also the GSI1 key of their
 /// memberships.
-pub fn user_partition(user_id: &str) -> String {
+pub fn user_partition(user_id: &UserId) -> String {
     format!("USER#{user_id}")
 }
 
-pub fn user(user_id: &str) -> Key {
+pub fn user(user_id: &UserId) -> Key {
     Key::new(user_partition(user_id), PROFILE)
 }
 
@@ -68,7 +69,7 @@ pub fn email_claim(normalized_email: &str) -> Key {
     Key::new(format!("EMAIL#{normalized_email}"), "EMAIL")
 }
 
-pub fn session(user_id: &str, session_id: &str) -> Key {
+pub fn session(user_id: &UserId, session_id: &SessionId) -> Key {
     Key::new(
         user_partition(user_id),
         format!("{SESSION_PREFIX}{session_id}"),
@@ -86,7 +87,7 @@ pub fn one_time_token(token_hash: &str) -> Key {
 
 /// The per-user pointer to the one live emailed token of a purpose (`magic_link`, ...); issuing a
 /// new token replaces it, so the older token is void.
-pub fn current_one_time_token(user_id: &str, purpose: &str) -> Key {
+pub fn current_one_time_token(user_id: &UserId, purpose: &str) -> Key {
     Key::new(user_partition(user_id), format!("EMAILTOKEN#{purpose}"))
 }
 
@@ -106,7 +107,7 @@ pub fn workspace_partition(workspace_id: &str) -> String {
     format!("{WORKSPACE_PREFIX}{workspace_id}")
 }
 
-pub fn member(workspace_id: &str, user_id: &str) -> Key {
+pub fn member(workspace_id: &str, user_id: &UserId) -> Key {
     Key::new(
         workspace_partition(workspace_id),
         format!("{MEMBER_PREFIX}{user_id}"),
@@ -114,7 +115,7 @@ pub fn member(workspace_id: &str, user_id: &str) -> Key {
 }
 
 /// GSI1 of a member item: `(USER#<user>, WORKSPACE#<workspace>)`.
-pub fn member_gsi1(workspace_id: &str, user_id: &str) -> (String, String) {
+pub fn member_gsi1(workspace_id: &str, user_id: &UserId) -> (String, String) {
     (user_partition(user_id), workspace_partition(workspace_id))
 }
 
@@ -128,7 +129,7 @@ pub fn invite(workspace_id: &str, invite_id: &str) -> Key {
 pub const RECOVERY_PREFIX: &str = "RECOVERY#";
 
 /// One unspent recovery code of a user, by the SHA-256 (hex) of its normalized form.
-pub fn recovery_code(user_id: &str, code_hash: &str) -> Key {
+pub fn recovery_code(user_id: &UserId, code_hash: &str) -> Key {
     Key::new(
         user_partition(user_id),
         format!("{RECOVERY_PREFIX}{code_hash}"),
@@ -157,7 +158,7 @@ pub const API_KEY_PK_PREFIX: &str = "APIKEY#";
 pub const API_KEY_GSI1_PREFIX: &str = "APIKEY#";
 
 /// GSI1 of an API key: `(USER#<owner>, APIKEY#<id>)`, to list a user's keys and find one by id.
-pub fn api_key_gsi1(user_id: &str, key_id: &str) -> (String, String) {
+pub fn api_key_gsi1(user_id: &UserId, key_id: &str) -> (String, String) {
     (
         user_partition(user_id),
         format!("{API_KEY_GSI1_PREFIX}{key_id}"),
@@ -189,7 +190,7 @@ pub fn identity(provider: &str, subject: &str) -> Key {
     Key::new(format!("IDENTITY#{provider}#{subject}"), "IDENTITY")
 }
 
-pub fn passkey(user_id: &str, passkey_id: &str) -> Key {
+pub fn passkey(user_id: &UserId, passkey_id: &str) -> Key {
     Key::new(
         user_partition(user_id),
         format!("{PASSKEY_PREFIX}{passkey_id}"),
@@ -216,7 +217,7 @@ pub fn api_key(key_hash: &str) -> Key {
 }
 
 /// A user's TOTP factor.
-pub fn mfa(user_id: &str) -> Key {
+pub fn mfa(user_id: &UserId) -> Key {
     Key::new(user_partition(user_id), "MFA")
 }
 
@@ -232,14 +233,14 @@ pub fn provider_gsi1(provider_id: &str) -> (String, String) {
     )
 }
 
-pub fn connection(user_id: &str, provider: &str) -> Key {
+pub fn connection(user_id: &UserId, provider: &str) -> Key {
     Key::new(
         user_partition(user_id),
         format!("{CONNECTION_PREFIX}{provider}"),
     )
 }
 
-pub fn provider_key(user_id: &str, provider: &str) -> Key {
+pub fn provider_key(user_id: &UserId, provider: &str) -> Key {
     Key::new(
         user_partition(user_id),
         format!("{PROVIDER_KEY_PREFIX}{provider}"),
@@ -281,13 +282,16 @@ mod tests {
 
     #[test]
     fn keys_follow_the_item_list() {
-        assert_eq!(user("u1"), Key::new("USER#u1", "PROFILE"));
+        assert_eq!(user(&"u1".into()), Key::new("USER#u1", "PROFILE"));
         assert_eq!(email_claim("a@b.co"), Key::new("EMAIL#a@b.co", "EMAIL"));
-        assert_eq!(session("u1", "s1"), Key::new("USER#u1", "SESSION#s1"));
+        assert_eq!(
+            session(&"u1".into(), &"s1".into()),
+            Key::new("USER#u1", "SESSION#s1")
+        );
         assert_eq!(refresh_token("ab"), Key::new("REFRESH#ab", "REFRESH"));
         assert_eq!(one_time_token("ab"), Key::new("TOKEN#ab", "TOKEN"));
         assert_eq!(
-            current_one_time_token("u1", "password_reset"),
+            current_one_time_token(&"u1".into(), "password_reset"),
             Key::new("USER#u1", "EMAILTOKEN#password_reset")
         );
         assert_eq!(
@@ -295,9 +299,12 @@ mod tests {
             Key::new("CODE#a@b.c", "CODE#magic_link")
         );
         assert_eq!(workspace("w1"), Key::new("WORKSPACE#w1", "META"));
-        assert_eq!(member("w1", "u1"), Key::new("WORKSPACE#w1", "MEMBER#u1"));
         assert_eq!(
-            member_gsi1("w1", "u1"),
+            member("w1", &"u1".into()),
+            Key::new("WORKSPACE#w1", "MEMBER#u1")
+        );
+        assert_eq!(
+            member_gsi1("w1", &"u1".into()),
             ("USER#u1".to_owned(), "WORKSPACE#w1".to_owned())
         );
         assert_eq!(invite("w1", "i1"), Key::new("WORKSPACE#w1", "INVITE#i1"));
@@ -316,7 +323,10 @@ mod tests {
             identity("google", "123"),
             Key::new("IDENTITY#google#123", "IDENTITY")
         );
-        assert_eq!(passkey("u1", "p1"), Key::new("USER#u1", "PASSKEY#p1"));
+        assert_eq!(
+            passkey(&"u1".into(), "p1"),
+            Key::new("USER#u1", "PASSKEY#p1")
+        );
         assert_eq!(
             passkey_credential("AQID"),
             Key::new("PASSKEYCRED#AQID", "PASSKEYCRED")
@@ -326,18 +336,18 @@ mod tests {
             ("PASSKEYCRED#AQID".to_owned(), "PASSKEY".to_owned())
         );
         assert_eq!(api_key("ab"), Key::new("APIKEY#ab", "APIKEY"));
-        assert_eq!(mfa("u1"), Key::new("USER#u1", "MFA"));
+        assert_eq!(mfa(&"u1".into()), Key::new("USER#u1", "MFA"));
         assert_eq!(provider("p1"), Key::new("PROVIDER#p1", "META"));
         assert_eq!(
             provider_gsi1("p1"),
             ("PROVIDERS".to_owned(), "PROVIDER#p1".to_owned())
         );
         assert_eq!(
-            connection("u1", "github"),
+            connection(&"u1".into(), "github"),
             Key::new("USER#u1", "CONNECTION#github")
         );
         assert_eq!(
-            provider_key("u1", "openai"),
+            provider_key(&"u1".into(), "openai"),
             Key::new("USER#u1", "PROVIDERKEY#openai")
         );
         assert_eq!(inbox("i1"), Key::new("INBOX#i1", "META"));
@@ -348,20 +358,20 @@ mod tests {
         assert_eq!(challenge("c1"), Key::new("CHALLENGE#c1", "CHALLENGE"));
         assert_eq!(oauth_flow("ab"), Key::new("OAUTHFLOW#ab", "OAUTHFLOW"));
         assert_eq!(
-            recovery_code("u1", "ab"),
+            recovery_code(&"u1".into(), "ab"),
             Key::new("USER#u1", "RECOVERY#ab")
         );
         assert_eq!(mfa_pending("j1"), Key::new("MFAPENDING#j1", "MFAPENDING"));
         assert_eq!(
-            api_key_gsi1("u1", "k1"),
+            api_key_gsi1(&"u1".into(), "k1"),
             ("USER#u1".to_owned(), "APIKEY#k1".to_owned())
         );
     }
 
     #[test]
     fn a_users_sessions_share_the_user_partition_and_a_prefix() {
-        let key = session("u1", "s1");
-        assert_eq!(key.pk, user_partition("u1"));
+        let key = session(&"u1".into(), &"s1".into());
+        assert_eq!(key.pk, user_partition(&"u1".into()));
         assert!(key.sk.starts_with(SESSION_PREFIX));
     }
 }

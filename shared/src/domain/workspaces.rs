@@ -5,6 +5,7 @@
 //! makes, invites, demotes or removes an owner; members change nothing but may leave; the last
 //! owner can neither leave nor be demoted.
 
+use crate::domain::ids::UserId;
 use serde::{Deserialize, Serialize};
 
 use super::keys;
@@ -99,7 +100,7 @@ pub fn may_remove(actor: Role, target: Role, itself: bool) -> Result<(), RoleRef
 pub struct Workspace {
     pub id: String,
     pub name: String,
-    pub owner_id: String,
+    pub owner_id: UserId,
     /// Made for its owner at sign-up.
     #[serde(default)]
     pub personal: bool,
@@ -122,7 +123,7 @@ impl Workspace {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Member {
     pub workspace_id: String,
-    pub user_id: String,
+    pub user_id: UserId,
     pub role: String,
     pub joined_at: i64,
 }
@@ -162,7 +163,7 @@ pub struct Invite {
     pub email: String,
     pub email_normalized: String,
     pub role: String,
-    pub invited_by: String,
+    pub invited_by: UserId,
     pub token_hash: String,
     pub created_at: i64,
     /// Unix seconds; also the item's `ttl`.
@@ -205,7 +206,7 @@ impl Invite {
 pub struct WaitlistSignup {
     pub workspace_id: String,
     pub feature: String,
-    pub user_id: String,
+    pub user_id: UserId,
     pub created_at: i64,
 }
 

@@ -42,7 +42,7 @@ impl Allowed {
 
     fn of(claims: &AccessClaims) -> Self {
         Self {
-            sub: claims.sub.clone(),
+            sub: claims.sub.to_string(),
             org: claims.org.clone(),
             plan: claims.plan.clone(),
             features: claims.features.clone(),

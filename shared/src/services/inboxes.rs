@@ -16,7 +16,7 @@ use subtle::ConstantTimeEq;
 use utoipa::ToSchema;
 
 use crate::domain::emails::EmailAddress;
-use crate::domain::ids::InboxId;
+use crate::domain::ids::{InboxId, UserId};
 use crate::domain::inboxes::{
     CONFIRMATION_HASH_ATTRIBUTE, CONFIRMATION_TTL_SECONDS, Credentials, FORM_FLOW_KIND,
     FORM_TTL_SECONDS, FormFlow, Inbox, InboxStatus, Provider, ServerSettings, check_server,
@@ -43,7 +43,7 @@ const UNCONFIRMED_GRACE_SECONDS: i64 = 24 * 3600;
 #[derive(Clone, Debug)]
 pub struct Owner {
     pub workspace_id: String,
-    pub user_id: String,
+    pub user_id: UserId,
 }
 
 /// What connecting an inbox asks for besides its credentials.
@@ -605,7 +605,7 @@ pub const GOOGLE_DEFAULT_SCOPES: [&str; 3] = ["https://mail.google.com/", "openi
 #[derive(Clone, Debug, Serialize, serde::Deserialize)]
 pub struct GoogleFlow {
     pub workspace_id: String,
-    pub user_id: String,
+    pub user_id: UserId,
     pub human_user_id: String,
     pub scopes: Vec<String>,
     #[serde(default)]

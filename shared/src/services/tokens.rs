@@ -15,6 +15,7 @@
 //! table round trip for a known `kid`, and signing none except a look at the `CURRENT` pointer
 //! every few minutes, so a rotation made by another instance is picked up.
 
+use crate::domain::ids::{SessionId, UserId};
 use std::collections::HashMap;
 use std::sync::{Arc, PoisonError, RwLock};
 
@@ -115,12 +116,12 @@ pub struct AccessClaims {
     pub iss: String,
     pub aud: String,
     /// The user id.
-    pub sub: String,
+    pub sub: UserId,
     pub exp: i64,
     pub iat: i64,
     pub nbf: i64,
     pub jti: String,
-    /// The session id.
+    /// The session id (`api_key:<key id>` for an API key's claims).
     pub sid: String,
     pub scope: String,
     /// The active workspace.
@@ -138,8 +139,8 @@ pub struct AccessClaims {
 /// Who a token is for; `issue` adds the registered claims.
 #[derive(Clone, Debug)]
 pub struct Subject {
-    pub user_id: String,
-    pub session_id: String,
+    pub user_id: UserId,
+    pub session_id: SessionId,
     pub email: String,
     pub email_verified: bool,
     pub org: Option<String>,
@@ -301,7 +302,7 @@ pub async fn issue(state: &AppState, subject: Subject) -> Result<IssuedToken> {
         iat: now,
         nbf: now,
         jti: uuid::Uuid::new_v4().to_string(),
-        sid: subject.session_id,
+        sid: subject.session_id.to_string(),
         scope: subject.scope,
         org: subject.org,
         role: subject.role,
@@ -376,7 +377,7 @@ pub struct MfaTokenClaims {
     pub iss: String,
     pub aud: String,
     /// The user id.
-    pub sub: String,
+    pub sub: UserId,
     pub exp: i64,
     pub iat: i64,
     pub nbf: i64,
@@ -394,7 +395,7 @@ pub fn mfa_audience(state: &AppState) -> String {
 /// Sign an `mfa_token` for a user who passed the first factor `amr`.
 pub async fn issue_mfa_token(
     state: &AppState,
-    user_id: &str,
+    user_id: &UserId,
     amr: &[&str],
 ) -> Result<(String, MfaTokenClaims)> {
     let key = current_signing_key(state).await?;

@@ -12,7 +12,7 @@ use futures::future::join_all;
 
 use crate::domain::MalformedItem;
 use crate::domain::emails::EmailAddress;
-use crate::domain::ids::{InviteId, UserId, WorkspaceId};
+use crate::domain::ids::{InviteId, SessionId, UserId, WorkspaceId};
 use crate::domain::keys;
 use crate::domain::one_time_token::{
     OneTimeToken, hash_token, lifetime_in_words, looks_like_token,
@@ -131,7 +131,7 @@ pub struct Membership {
 
 /// The user's workspaces, oldest membership first (GSI1 lists the memberships in one query; the
 /// workspaces are read in parallel).
-pub async fn memberships(state: &AppState, user_id: &str) -> Result<Vec<Membership>> {
+pub async fn memberships(state: &AppState, user_id: &UserId) -> Result<Vec<Membership>> {
     let members = state
         .table
         .query_gsi1(&keys::user_partition(user_id), keys::WORKSPACE_PREFIX)
@@ -160,7 +160,7 @@ pub async fn memberships(state: &AppState, user_id: &str) -> Result<Vec<Membersh
 
 /// `POST /workspaces`: a new workspace owned by the caller (workspace and membership in one
 /// transaction).
-pub async fn create(state: &AppState, user_id: &str, name: String) -> Result<Membership> {
+pub async fn create(state: &AppState, user_id: &UserId, name: String) -> Result<Membership> {
     let now = state.clock.unix();
     let workspace = Workspace {
         id: WorkspaceId::generate(state.random.as_ref()).to_string(),
@@ -203,7 +203,7 @@ pub async fn create(state: &AppState, user_id: &str, name: String) -> Result<Mem
 /// the writes.
 pub fn new_personal_workspace(
     state: &AppState,
-    user_id: &str,
+    user_id: &UserId,
     user_name: &str,
     now: i64,
 ) -> (String, String, Vec<Write>) {
@@ -234,7 +234,7 @@ pub fn new_personal_workspace(
 async fn member_of(
     state: &AppState,
     workspace_id: &str,
-    user_id: &str,
+    user_id: &UserId,
 ) -> Result<Option<Member>, WorkspaceError> {
     match state
         .table
@@ -248,7 +248,11 @@ async fn member_of(
 
 /// The caller's membership of a workspace; `404` when they are not in it, whether or not it
 /// exists.
-pub async fn require_member(state: &AppState, workspace_id: &str, user_id: &str) -> Result<Member> {
+pub async fn require_member(
+    state: &AppState,
+    workspace_id: &str,
+    user_id: &UserId,
+) -> Result<Member> {
     Ok(member_of(state, workspace_id, user_id)
         .await?
         .ok_or(WorkspaceError::NoSuchWorkspace)?)
@@ -302,11 +306,11 @@ pub struct MemberEntry {
 /// `GET /workspaces/{id}/members`: every member, for any member of the workspace.
 pub async fn members(
     state: &AppState,
-    caller_id: &str,
+    caller_id: &UserId,
     workspace_id: &str,
 ) -> Result<Vec<MemberEntry>> {
     let members = all_members(state, workspace_id).await?;
-    if !members.iter().any(|m| m.user_id == caller_id) {
+    if !members.iter().any(|m| m.user_id == *caller_id) {
         return Err(WorkspaceError::NoSuchWorkspace.into());
     }
     let profiles = join_all(members.iter().map(|m| users::load(state, &m.user_id))).await;
@@ -334,7 +338,7 @@ pub struct SentInvite {
 /// `<public url>/auth/invites/accept?token=...`; the token is stored only as its SHA-256.
 pub async fn invite(
     state: &AppState,
-    inviter_id: &str,
+    inviter_id: &UserId,
     workspace_id: &str,
     email: &EmailAddress,
     role: Role,
@@ -369,7 +373,7 @@ pub async fn invite(
         email: email.as_str().to_owned(),
         email_normalized: email.normalized().to_owned(),
         role: role.as_str().to_owned(),
-        invited_by: inviter_id.to_owned(),
+        invited_by: inviter_id.clone(),
         token_hash: token.hash().to_owned(),
         created_at: now,
         expires_at: now + state.config.invite_ttl.as_secs() as i64,
@@ -442,13 +446,18 @@ async fn deliver_invite(
         }
     };
     match state.mailer.send(&email).await {
-        Ok(()) => crate::audit::email_sent("Invite", &invite.id),
-        Err(error) => crate::audit::email_failed("Invite", &invite.id, &error.to_string()),
+        // Logged under the inviter: the invitee may have no account.
+        Ok(()) => crate::audit::email_sent("Invite", &invite.invited_by),
+        Err(error) => crate::audit::email_failed("Invite", &invite.invited_by, &error.to_string()),
     }
 }
 
 /// `GET /workspaces/{id}/invites`: the live invites (owners and admins).
-pub async fn invites(state: &AppState, caller_id: &str, workspace_id: &str) -> Result<Vec<Invite>> {
+pub async fn invites(
+    state: &AppState,
+    caller_id: &UserId,
+    workspace_id: &str,
+) -> Result<Vec<Invite>> {
     let actor = require_member(state, workspace_id, caller_id).await?;
     if !actor.role().manages_members() {
         return Err(WorkspaceError::Refused(RoleRefusal::NotAManager).into());
@@ -473,7 +482,7 @@ pub async fn invites(state: &AppState, caller_id: &str, workspace_id: &str) -> R
 /// owner revokes an owner's invite). Its link stops working at once.
 pub async fn revoke_invite(
     state: &AppState,
-    caller_id: &str,
+    caller_id: &UserId,
     workspace_id: &str,
     invite_id: &str,
 ) -> Result<()> {
@@ -590,7 +599,7 @@ pub async fn accept_invite(
     Ok(SignInOutcome::Authenticated(session.response))
 }
 
-fn membership(invite: &Invite, user_id: &str, now: i64) -> Member {
+fn membership(invite: &Invite, user_id: &UserId, now: i64) -> Member {
     Member {
         workspace_id: invite.workspace_id.clone(),
         user_id: user_id.to_owned(),
@@ -607,7 +616,7 @@ fn new_account(
     invite: &Invite,
     now: i64,
 ) -> (User, Vec<Write>) {
-    let user_id = UserId::generate(state.random.as_ref()).to_string();
+    let user_id = UserId::generate(state.random.as_ref());
     let personal_id = WorkspaceId::generate(state.random.as_ref()).to_string();
     // Without a given name the email's local part is taken, which cannot be refused.
     let name = display_name(None, email).unwrap_or_default();
@@ -672,7 +681,7 @@ async fn commit_accept(
     writes: Vec<Write>,
     token_key: &crate::ports::Key,
     invite: &Invite,
-    user_id: &str,
+    user_id: &UserId,
 ) -> Result<(), WorkspaceError> {
     match state.table.transact(writes).await {
         Ok(()) => {
@@ -709,7 +718,13 @@ pub async fn switch(
 ) -> Result<AuthResponse> {
     let (member, session, user) = tokio::join!(
         member_of(state, workspace_id, &claims.sub),
-        sessions::find(state, &claims.sub, &claims.sid),
+        async {
+            // The `sid` of a token we signed is a session id; anything else has no session.
+            match SessionId::parse(&claims.sid) {
+                Some(session_id) => sessions::find(state, &claims.sub, &session_id).await,
+                None => Ok(None),
+            }
+        },
         users::load(state, &claims.sub),
     );
     let member = member?.ok_or(WorkspaceError::NotAMember)?;
@@ -745,10 +760,10 @@ pub async fn switch(
 }
 
 /// Find `user_id` among `members`, or `NoSuchMember`.
-fn find_member(members: &[Member], user_id: &str) -> Result<Member, WorkspaceError> {
+fn find_member(members: &[Member], user_id: &UserId) -> Result<Member, WorkspaceError> {
     members
         .iter()
-        .find(|m| m.user_id == user_id)
+        .find(|m| m.user_id == *user_id)
         .cloned()
         .ok_or(WorkspaceError::NoSuchMember)
 }
@@ -771,9 +786,9 @@ fn another_owner(members: &[Member], target: &Member) -> Result<Write, Workspace
 /// `PATCH /workspaces/{id}/members/{user_id}`: change a member's role.
 pub async fn change_role(
     state: &AppState,
-    actor_id: &str,
+    actor_id: &UserId,
     workspace_id: &str,
-    target_id: &str,
+    target_id: &UserId,
     role: Role,
 ) -> Result<Member> {
     let members = all_members(state, workspace_id).await?;
@@ -812,9 +827,9 @@ pub async fn change_role(
 /// per-instance profile cache's TTL (at once on this instance).
 pub async fn remove_member(
     state: &AppState,
-    actor_id: &str,
+    actor_id: &UserId,
     workspace_id: &str,
-    target_id: &str,
+    target_id: &UserId,
 ) -> Result<()> {
     let members = all_members(state, workspace_id).await?;
     let actor = find_member(&members, actor_id).map_err(|_| WorkspaceError::NoSuchWorkspace)?;
@@ -844,7 +859,7 @@ pub async fn remove_member(
 async fn follow_membership_change(
     state: &AppState,
     workspace_id: &str,
-    user_id: &str,
+    user_id: &UserId,
     role: Option<Role>,
 ) {
     let result = async {

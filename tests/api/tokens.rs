@@ -10,7 +10,7 @@ use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use jsonwebtoken::{Algorithm, EncodingKey};
 use latchkey::adapters::system::ManualClock;
-use latchkey::domain::ids::{SessionId, UserId};
+use latchkey::domain::ids::{SessionId, UserId, WorkspaceId};
 use latchkey::ports::{Clock, EncryptionContext, Key};
 use latchkey::services::tokens::{self, AccessClaims, Subject};
 use latchkey::{AppState, Config};
@@ -25,7 +25,7 @@ fn subject() -> Subject {
         session_id: SessionId::parse("a1b2c3d4-0000-4000-8000-000000000001").unwrap(),
         email: "ada@example.com".into(),
         email_verified: true,
-        org: Some("9d5e7f00-0000-4000-8000-000000000002".into()),
+        org: Some(WorkspaceId::parse("9d5e7f00-0000-4000-8000-000000000002").unwrap()),
         role: Some("owner".into()),
         plan: "business".into(),
         features: vec!["advanced_analytics".into()],

@@ -227,7 +227,7 @@ pub async fn me(State(state): State<AppState>, caller: Caller) -> Result<Json<Pr
             email_verified: user.email_verified,
             plan: user.plan,
             features: user.features,
-            organization_id: caller.claims.org.clone(),
+            organization_id: caller.claims.org.as_ref().map(String::from),
         },
     }))
 }

@@ -64,7 +64,12 @@ pub fn router(state: AppState) -> Router {
 async fn owner(state: &AppState, caller: &Caller) -> Result<Owner> {
     workspaces::require_token_workspace(state, &caller.claims).await?;
     Ok(Owner {
-        workspace_id: caller.claims.org.clone().unwrap_or_default(),
+        workspace_id: caller
+            .claims
+            .org
+            .as_ref()
+            .map(String::from)
+            .unwrap_or_default(),
         user_id: caller.user_id().to_owned(),
     })
 }

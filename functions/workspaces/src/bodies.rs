@@ -29,7 +29,7 @@ pub struct WorkspaceBody {
 impl From<Membership> for WorkspaceBody {
     fn from(membership: Membership) -> Self {
         Self {
-            id: membership.workspace.id,
+            id: membership.workspace.id.into(),
             name: membership.workspace.name,
             role: membership.role,
             personal: membership.workspace.personal,
@@ -95,7 +95,7 @@ impl From<Member> for MembershipChanged {
     fn from(member: Member) -> Self {
         Self {
             success: true,
-            workspace_id: member.workspace_id,
+            workspace_id: member.workspace_id.into(),
             user_id: member.user_id.into(),
             role: member.role,
         }
@@ -127,8 +127,8 @@ pub struct InviteBody {
 impl From<Invite> for InviteBody {
     fn from(invite: Invite) -> Self {
         Self {
-            id: invite.id,
-            workspace_id: invite.workspace_id,
+            id: invite.id.into(),
+            workspace_id: invite.workspace_id.into(),
             email: invite.email,
             role: invite.role,
             invited_by: invite.invited_by.into(),

@@ -32,7 +32,7 @@
 //! | challenge | `CHALLENGE#<id>` | `CHALLENGE` | (passkeys, oauth) ceremony state, `ttl` 5 min, consumed once |
 //! | OAuth flow | `OAUTHFLOW#<sha256 hex of state>` | `OAUTHFLOW` | purpose, provider, payload, `ttl` 10 min; consumed once by a conditional delete |
 
-use crate::domain::ids::{SessionId, UserId};
+use crate::domain::ids::{InviteId, SessionId, UserId, WorkspaceId};
 use crate::ports::Key;
 
 pub const PROFILE: &str = "PROFILE";
@@ -99,15 +99,15 @@ pub fn one_time_code(normalized_email: &str, purpose: &str) -> Key {
     )
 }
 
-pub fn workspace(workspace_id: &str) -> Key {
+pub fn workspace(workspace_id: &WorkspaceId) -> Key {
     Key::new(workspace_partition(workspace_id), META)
 }
 
-pub fn workspace_partition(workspace_id: &str) -> String {
+pub fn workspace_partition(workspace_id: &WorkspaceId) -> String {
     format!("{WORKSPACE_PREFIX}{workspace_id}")
 }
 
-pub fn member(workspace_id: &str, user_id: &UserId) -> Key {
+pub fn member(workspace_id: &WorkspaceId, user_id: &UserId) -> Key {
     Key::new(
         workspace_partition(workspace_id),
         format!("{MEMBER_PREFIX}{user_id}"),
@@ -115,11 +115,11 @@ pub fn member(workspace_id: &str, user_id: &UserId) -> Key {
 }
 
 /// GSI1 of a member item: `(USER#<user>, WORKSPACE#<workspace>)`.
-pub fn member_gsi1(workspace_id: &str, user_id: &UserId) -> (String, String) {
+pub fn member_gsi1(workspace_id: &WorkspaceId, user_id: &UserId) -> (String, String) {
     (user_partition(user_id), workspace_partition(workspace_id))
 }
 
-pub fn invite(workspace_id: &str, invite_id: &str) -> Key {
+pub fn invite(workspace_id: &WorkspaceId, invite_id: &InviteId) -> Key {
     Key::new(
         workspace_partition(workspace_id),
         format!("{INVITE_PREFIX}{invite_id}"),
@@ -147,7 +147,7 @@ pub fn invite_token(token_hash: &str) -> Key {
 }
 
 /// A workspace's signup on a feature's waitlist.
-pub fn waitlist(workspace_id: &str, feature: &str) -> Key {
+pub fn waitlist(workspace_id: &WorkspaceId, feature: &str) -> Key {
     Key::new(
         workspace_partition(workspace_id),
         format!("{WAITLIST_PREFIX}{feature}"),
@@ -298,22 +298,25 @@ mod tests {
             one_time_code("a@b.c", "magic_link"),
             Key::new("CODE#a@b.c", "CODE#magic_link")
         );
-        assert_eq!(workspace("w1"), Key::new("WORKSPACE#w1", "META"));
+        assert_eq!(workspace(&"w1".into()), Key::new("WORKSPACE#w1", "META"));
         assert_eq!(
-            member("w1", &"u1".into()),
+            member(&"w1".into(), &"u1".into()),
             Key::new("WORKSPACE#w1", "MEMBER#u1")
         );
         assert_eq!(
-            member_gsi1("w1", &"u1".into()),
+            member_gsi1(&"w1".into(), &"u1".into()),
             ("USER#u1".to_owned(), "WORKSPACE#w1".to_owned())
         );
-        assert_eq!(invite("w1", "i1"), Key::new("WORKSPACE#w1", "INVITE#i1"));
+        assert_eq!(
+            invite(&"w1".into(), &"i1".into()),
+            Key::new("WORKSPACE#w1", "INVITE#i1")
+        );
         assert_eq!(
             invite_token("ab"),
             Key::new("INVITETOKEN#ab", "INVITETOKEN")
         );
         assert_eq!(
-            waitlist("w1", "beta"),
+            waitlist(&"w1".into(), "beta"),
             Key::new("WORKSPACE#w1", "WAITLIST#beta")
         );
         assert_eq!(rate("signin:x", 60), Key::new("RATE#signin:x#60", "RATE"));

@@ -13,7 +13,7 @@
 //! Sessions and refresh items carry the user's credential epoch at their start; a password
 //! change or reset moves the user's epoch on, which ends them all at once.
 
-use crate::domain::ids::{SessionId, UserId};
+use crate::domain::ids::{SessionId, UserId, WorkspaceId};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::{Deserialize, Serialize};
@@ -163,7 +163,7 @@ pub struct ClaimsSnapshot {
     pub name: String,
     pub has_password: bool,
     #[serde(default)]
-    pub org: Option<String>,
+    pub org: Option<WorkspaceId>,
     #[serde(default)]
     pub role: Option<String>,
     pub plan: String,
@@ -349,7 +349,7 @@ mod tests {
         assert_eq!(RefreshRecord::from_item(item).unwrap(), record);
         let subject = snapshot.subject(&"s1".into());
         assert_eq!(subject.session_id.as_str(), "s1");
-        assert_eq!(subject.org.as_deref(), Some("w1"));
+        assert_eq!(subject.org.as_ref().map(WorkspaceId::as_str), Some("w1"));
     }
 
     #[test]

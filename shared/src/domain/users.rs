@@ -1,6 +1,6 @@
 //! The user record and the email claim that makes its address unique.
 
-use crate::domain::ids::UserId;
+use crate::domain::ids::{UserId, WorkspaceId};
 use serde::{Deserialize, Serialize};
 
 use super::emails::EmailAddress;
@@ -36,7 +36,7 @@ pub struct User {
     pub mfa_enabled: bool,
     /// The workspace a new session starts in (the `org` claim) and the user's role there.
     #[serde(default)]
-    pub active_workspace: Option<String>,
+    pub active_workspace: Option<WorkspaceId>,
     #[serde(default)]
     pub active_role: Option<String>,
     pub created_at: i64,
@@ -78,7 +78,7 @@ impl User {
     /// `email_verified`, also marks the address proven (an accepted invite link proves it).
     pub fn active_workspace_write(
         user_id: &UserId,
-        workspace_id: &str,
+        workspace_id: &WorkspaceId,
         role: &str,
         email_verified: bool,
     ) -> Write {

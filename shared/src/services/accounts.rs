@@ -56,7 +56,7 @@ pub async fn sign_up(
     let password_hash = password_hash?;
     let now = state.clock.unix();
     let user_id = UserId::generate(state.random.as_ref());
-    let workspace_id = WorkspaceId::generate(state.random.as_ref()).to_string();
+    let workspace_id = WorkspaceId::generate(state.random.as_ref());
     let user = User {
         id: user_id.clone(),
         email: request.email.as_str().to_owned(),

@@ -43,7 +43,7 @@ impl Allowed {
     fn of(claims: &AccessClaims) -> Self {
         Self {
             sub: claims.sub.to_string(),
-            org: claims.org.clone(),
+            org: claims.org.as_ref().map(String::from),
             plan: claims.plan.clone(),
             features: claims.features.clone(),
             amr: claims.amr.clone(),

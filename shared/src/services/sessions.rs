@@ -42,7 +42,7 @@ impl AuthUser {
             id: snapshot.user_id.to_string(),
             email: snapshot.email.clone(),
             name: snapshot.name.clone(),
-            organization_id: snapshot.org.clone(),
+            organization_id: snapshot.org.as_ref().map(String::from),
             email_verified: snapshot.email_verified,
             has_password: snapshot.has_password,
         }

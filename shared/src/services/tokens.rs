@@ -15,7 +15,7 @@
 //! table round trip for a known `kid`, and signing none except a look at the `CURRENT` pointer
 //! every few minutes, so a rotation made by another instance is picked up.
 
-use crate::domain::ids::{SessionId, UserId};
+use crate::domain::ids::{SessionId, UserId, WorkspaceId};
 use std::collections::HashMap;
 use std::sync::{Arc, PoisonError, RwLock};
 
@@ -125,7 +125,7 @@ pub struct AccessClaims {
     pub sid: String,
     pub scope: String,
     /// The active workspace.
-    pub org: Option<String>,
+    pub org: Option<WorkspaceId>,
     pub role: Option<String>,
     pub plan: String,
     pub features: Vec<String>,
@@ -143,7 +143,7 @@ pub struct Subject {
     pub session_id: SessionId,
     pub email: String,
     pub email_verified: bool,
-    pub org: Option<String>,
+    pub org: Option<WorkspaceId>,
     pub role: Option<String>,
     pub plan: String,
     pub features: Vec<String>,

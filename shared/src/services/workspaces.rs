@@ -163,7 +163,7 @@ pub async fn memberships(state: &AppState, user_id: &UserId) -> Result<Vec<Membe
 pub async fn create(state: &AppState, user_id: &UserId, name: String) -> Result<Membership> {
     let now = state.clock.unix();
     let workspace = Workspace {
-        id: WorkspaceId::generate(state.random.as_ref()).to_string(),
+        id: WorkspaceId::generate(state.random.as_ref()),
         name,
         owner_id: user_id.to_owned(),
         personal: false,
@@ -206,9 +206,9 @@ pub fn new_personal_workspace(
     user_id: &UserId,
     user_name: &str,
     now: i64,
-) -> (String, String, Vec<Write>) {
+) -> (WorkspaceId, String, Vec<Write>) {
     let workspace = Workspace {
-        id: WorkspaceId::generate(state.random.as_ref()).to_string(),
+        id: WorkspaceId::generate(state.random.as_ref()),
         name: personal_workspace_name(user_name),
         owner_id: user_id.to_owned(),
         personal: true,
@@ -233,7 +233,7 @@ pub fn new_personal_workspace(
 
 async fn member_of(
     state: &AppState,
-    workspace_id: &str,
+    workspace_id: &WorkspaceId,
     user_id: &UserId,
 ) -> Result<Option<Member>, WorkspaceError> {
     match state
@@ -250,7 +250,7 @@ async fn member_of(
 /// exists.
 pub async fn require_member(
     state: &AppState,
-    workspace_id: &str,
+    workspace_id: &WorkspaceId,
     user_id: &UserId,
 ) -> Result<Member> {
     Ok(member_of(state, workspace_id, user_id)
@@ -264,7 +264,7 @@ pub async fn require_member(
 pub async fn require_token_workspace(state: &AppState, claims: &AccessClaims) -> Result<Member> {
     let org = claims
         .org
-        .as_deref()
+        .as_ref()
         .ok_or_else(|| Error::forbidden("The token names no workspace"))?;
     member_of(state, org, &claims.sub)
         .await?
@@ -279,7 +279,10 @@ pub fn removed_from_token_workspace() -> Error {
 }
 
 /// Every member of a workspace.
-async fn all_members(state: &AppState, workspace_id: &str) -> Result<Vec<Member>, WorkspaceError> {
+async fn all_members(
+    state: &AppState,
+    workspace_id: &WorkspaceId,
+) -> Result<Vec<Member>, WorkspaceError> {
     let items = state
         .table
         .query(
@@ -307,7 +310,7 @@ pub struct MemberEntry {
 pub async fn members(
     state: &AppState,
     caller_id: &UserId,
-    workspace_id: &str,
+    workspace_id: &WorkspaceId,
 ) -> Result<Vec<MemberEntry>> {
     let members = all_members(state, workspace_id).await?;
     if !members.iter().any(|m| m.user_id == *caller_id) {
@@ -339,13 +342,13 @@ pub struct SentInvite {
 pub async fn invite(
     state: &AppState,
     inviter_id: &UserId,
-    workspace_id: &str,
+    workspace_id: &WorkspaceId,
     email: &EmailAddress,
     role: Role,
 ) -> Result<SentInvite> {
     let actor = require_member(state, workspace_id, inviter_id).await?;
     may_invite(actor.role(), role).map_err(WorkspaceError::from)?;
-    rate_limit::hit(state, INVITES_PER_WORKSPACE, workspace_id).await?;
+    rate_limit::hit(state, INVITES_PER_WORKSPACE, workspace_id.as_str()).await?;
 
     let (workspace_key, partition) = (
         keys::workspace(workspace_id),
@@ -368,7 +371,7 @@ pub async fn invite(
     let now = state.clock.unix();
     let token = OneTimeToken::generate(state.random.as_ref());
     let invite = Invite {
-        id: InviteId::generate(state.random.as_ref()).to_string(),
+        id: InviteId::generate(state.random.as_ref()),
         workspace_id: workspace_id.to_owned(),
         email: email.as_str().to_owned(),
         email_normalized: email.normalized().to_owned(),
@@ -456,7 +459,7 @@ async fn deliver_invite(
 pub async fn invites(
     state: &AppState,
     caller_id: &UserId,
-    workspace_id: &str,
+    workspace_id: &WorkspaceId,
 ) -> Result<Vec<Invite>> {
     let actor = require_member(state, workspace_id, caller_id).await?;
     if !actor.role().manages_members() {
@@ -483,8 +486,8 @@ pub async fn invites(
 pub async fn revoke_invite(
     state: &AppState,
     caller_id: &UserId,
-    workspace_id: &str,
-    invite_id: &str,
+    workspace_id: &WorkspaceId,
+    invite_id: &InviteId,
 ) -> Result<()> {
     let invite_key = keys::invite(workspace_id, invite_id);
     let (actor, invite) = tokio::join!(
@@ -617,7 +620,7 @@ fn new_account(
     now: i64,
 ) -> (User, Vec<Write>) {
     let user_id = UserId::generate(state.random.as_ref());
-    let personal_id = WorkspaceId::generate(state.random.as_ref()).to_string();
+    let personal_id = WorkspaceId::generate(state.random.as_ref());
     // Without a given name the email's local part is taken, which cannot be refused.
     let name = display_name(None, email).unwrap_or_default();
     let user = User {
@@ -713,7 +716,7 @@ async fn commit_accept(
 pub async fn switch(
     state: &AppState,
     claims: &AccessClaims,
-    workspace_id: &str,
+    workspace_id: &WorkspaceId,
     context: &SessionContext,
 ) -> Result<AuthResponse> {
     let (member, session, user) = tokio::join!(
@@ -787,7 +790,7 @@ fn another_owner(members: &[Member], target: &Member) -> Result<Write, Workspace
 pub async fn change_role(
     state: &AppState,
     actor_id: &UserId,
-    workspace_id: &str,
+    workspace_id: &WorkspaceId,
     target_id: &UserId,
     role: Role,
 ) -> Result<Member> {
@@ -828,7 +831,7 @@ pub async fn change_role(
 pub async fn remove_member(
     state: &AppState,
     actor_id: &UserId,
-    workspace_id: &str,
+    workspace_id: &WorkspaceId,
     target_id: &UserId,
 ) -> Result<()> {
     let members = all_members(state, workspace_id).await?;
@@ -858,7 +861,7 @@ pub async fn remove_member(
 /// is the truth, and every workspace endpoint and `/auth/validate` check it.
 async fn follow_membership_change(
     state: &AppState,
-    workspace_id: &str,
+    workspace_id: &WorkspaceId,
     user_id: &UserId,
     role: Option<Role>,
 ) {
@@ -868,7 +871,7 @@ async fn follow_membership_change(
             None => memberships(state, user_id)
                 .await?
                 .into_iter()
-                .filter(|m| m.workspace.id != workspace_id)
+                .filter(|m| m.workspace.id != *workspace_id)
                 .min_by_key(|m| (!m.workspace.personal, m.joined_at))
                 .map(|m| (m.workspace.id, m.role)),
         };
@@ -891,7 +894,7 @@ async fn follow_membership_change(
             Err(error) => return Err(Error::from(error)),
         }
         sessions::restamp_claims(state, user_id, |snapshot| {
-            if snapshot.org.as_deref() != Some(workspace_id) {
+            if snapshot.org.as_ref() != Some(workspace_id) {
                 return false;
             }
             snapshot.org = fallback.as_ref().map(|(id, _)| id.clone());
@@ -937,7 +940,7 @@ pub async fn waitlist_signup(
     feature: &str,
 ) -> Result<Option<WaitlistSignup>> {
     let (member, signup) = tokio::join!(require_token_workspace(state, claims), async {
-        match claims.org.as_deref() {
+        match claims.org.as_ref() {
             Some(org) => state.table.get(&keys::waitlist(org, feature)).await,
             None => Ok(None),
         }

@@ -13,7 +13,7 @@ use axum::http::request::Parts;
 use axum::http::{HeaderMap, Method, Uri, header};
 
 use crate::domain::api_keys::ApiKeyRecord;
-use crate::domain::ids::{SessionId, UserId};
+use crate::domain::ids::{ApiKeyId, SessionId, UserId};
 use crate::http::{cookies, csrf};
 use crate::services::tokens::{self, AccessClaims};
 use crate::services::{api_keys, sessions};
@@ -33,7 +33,7 @@ pub struct Caller {
     pub claims: AccessClaims,
     pub source: CredentialSource,
     /// The API key's id when the caller came with one.
-    pub api_key_id: Option<String>,
+    pub api_key_id: Option<ApiKeyId>,
 }
 
 impl Caller {

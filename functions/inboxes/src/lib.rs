@@ -25,6 +25,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use latchkey::domain::emails::EmailAddress;
+use latchkey::domain::ids::InboxId;
 use latchkey::domain::inboxes::{
     CONFIRMATION_TTL_SECONDS, Credentials, OauthTokens, Provider, ServerSettings,
 };
@@ -351,7 +352,7 @@ async fn confirm_auth(
     Ok(Json(
         inboxes::confirm(
             &state,
-            &body.inbox_id,
+            InboxId::parse(&body.inbox_id).as_ref(),
             &body.confirmation_token,
             Some(&owner.workspace_id),
         )
@@ -400,7 +401,8 @@ async fn confirm_auth_link(
         .inbox_id
         .filter(|id| !id.trim().is_empty())
         .ok_or_else(|| Error::invalid_field("inbox_id", "is required"))?;
-    let confirmed = inboxes::confirm(&state, &inbox_id, &token, None).await?;
+    let confirmed =
+        inboxes::confirm(&state, InboxId::parse(&inbox_id).as_ref(), &token, None).await?;
     Ok(match &confirmed.redirect {
         Some(redirect) => redirect_to(&with_query(
             redirect,
@@ -727,6 +729,7 @@ async fn delete_inbox(
     Path(inbox_id): Path<String>,
 ) -> Result<Json<Success>> {
     let owner = owner(&state, &caller).await?;
+    let inbox_id = InboxId::parse(&inbox_id).ok_or(inboxes::InboxError::NotFound)?;
     inboxes::delete(&state, &owner.workspace_id, &inbox_id).await?;
     Ok(Json(Success::new()))
 }

@@ -7,7 +7,7 @@
 //! | inbox | `INBOX#<id>` | `META` | workspace, human user, address, provider, status, `credentials` (the Cipher's ciphertext of the bundle, base64), confirmation token hash and expiry while pending; GSI1 `INBOXES#<workspace>` / `HUMAN#<human user id>#<id>` |
 //! | hosted-form flow | `CHALLENGE#<sha256 of state>` | `CHALLENGE` | (`kind: inbox_imap_form`) workspace, human user, address, redirect; `ttl` 30 min |
 
-use crate::domain::ids::UserId;
+use crate::domain::ids::{InboxId, UserId};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -118,7 +118,7 @@ pub fn credentials_context(workspace_id: &str, inbox_id: &str) -> EncryptionCont
 /// A stored inbox.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Inbox {
-    pub inbox_id: String,
+    pub inbox_id: InboxId,
     pub workspace_id: String,
     /// The user whose token or API key connected it.
     pub created_by: UserId,
@@ -156,7 +156,11 @@ impl Inbox {
 
     pub fn to_item(&self) -> Item {
         let mut item = to_item(&self.key(), self);
-        let (pk, sk) = keys::inbox_gsi1(&self.workspace_id, &self.human_user_id, &self.inbox_id);
+        let (pk, sk) = keys::inbox_gsi1(
+            &self.workspace_id,
+            &self.human_user_id,
+            self.inbox_id.as_str(),
+        );
         item.insert(crate::ports::attr::GSI1PK.into(), pk.into());
         item.insert(crate::ports::attr::GSI1SK.into(), sk.into());
         item

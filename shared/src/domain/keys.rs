@@ -32,7 +32,7 @@
 //! | challenge | `CHALLENGE#<id>` | `CHALLENGE` | (passkeys, oauth) ceremony state, `ttl` 5 min, consumed once |
 //! | OAuth flow | `OAUTHFLOW#<sha256 hex of state>` | `OAUTHFLOW` | purpose, provider, payload, `ttl` 10 min; consumed once by a conditional delete |
 
-use crate::domain::ids::{InviteId, SessionId, UserId, WorkspaceId};
+use crate::domain::ids::{InboxId, InviteId, SessionId, UserId, WorkspaceId};
 use crate::ports::Key;
 
 pub const PROFILE: &str = "PROFILE";
@@ -247,7 +247,7 @@ pub fn provider_key(user_id: &UserId, provider: &str) -> Key {
     )
 }
 
-pub fn inbox(inbox_id: &str) -> Key {
+pub fn inbox(inbox_id: &InboxId) -> Key {
     Key::new(format!("INBOX#{inbox_id}"), META)
 }
 
@@ -353,7 +353,7 @@ mod tests {
             provider_key(&"u1".into(), "openai"),
             Key::new("USER#u1", "PROVIDERKEY#openai")
         );
-        assert_eq!(inbox("i1"), Key::new("INBOX#i1", "META"));
+        assert_eq!(inbox(&"i1".into()), Key::new("INBOX#i1", "META"));
         assert_eq!(
             inbox_gsi1("w1", "h1", "i1"),
             ("INBOXES#w1".to_owned(), "HUMAN#h1#i1".to_owned())

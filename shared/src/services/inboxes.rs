@@ -243,7 +243,7 @@ pub async fn create_pending(
         new.confirmation_redirect_url.as_deref(),
     );
     let inbox = Inbox {
-        inbox_id: InboxId::generate(state.random.as_ref()).to_string(),
+        inbox_id: InboxId::generate(state.random.as_ref()),
         workspace_id: owner.workspace_id.clone(),
         created_by: owner.user_id.clone(),
         human_user_id: new.human_user_id,
@@ -271,7 +271,7 @@ pub async fn create_pending(
     state.table.put(item, Some(Condition::NotExists)).await?;
     deliver_confirmation(state, &inbox, token.secret()).await;
     Ok(PendingInbox {
-        inbox_id: inbox.inbox_id,
+        inbox_id: inbox.inbox_id.into(),
         email_address: inbox.email_address,
         status: inbox.status,
         confirmation_sent_at: timestamp(now),
@@ -289,7 +289,7 @@ pub async fn create_active(
 ) -> Result<Inbox> {
     let now = state.clock.unix();
     let inbox = Inbox {
-        inbox_id: InboxId::generate(state.random.as_ref()).to_string(),
+        inbox_id: InboxId::generate(state.random.as_ref()),
         workspace_id: owner.workspace_id.clone(),
         created_by: owner.user_id.clone(),
         human_user_id: new.human_user_id,
@@ -318,7 +318,7 @@ pub async fn create_active(
 async fn seal(state: &AppState, mut inbox: Inbox, credentials: &Credentials) -> Result<Inbox> {
     let plaintext = serde_json::to_vec(credentials)
         .map_err(|error| Error::internal(format!("inbox credentials not serialized: {error}")))?;
-    let context = credentials_context(&inbox.workspace_id, &inbox.inbox_id);
+    let context = credentials_context(&inbox.workspace_id, inbox.inbox_id.as_str());
     let ciphertext = state.cipher.encrypt(&plaintext, &context).await?;
     inbox.credentials = STANDARD.encode(ciphertext);
     Ok(inbox)
@@ -329,7 +329,7 @@ pub async fn open_credentials(state: &AppState, inbox: &Inbox) -> Result<Credent
     let ciphertext = STANDARD
         .decode(&inbox.credentials)
         .map_err(|error| Error::internal(format!("inbox credentials not base64: {error}")))?;
-    let context = credentials_context(&inbox.workspace_id, &inbox.inbox_id);
+    let context = credentials_context(&inbox.workspace_id, inbox.inbox_id.as_str());
     let plaintext = state.cipher.decrypt(&ciphertext, &context).await?;
     serde_json::from_slice(&plaintext)
         .map_err(|error| Error::internal(format!("inbox credentials malformed: {error}")))
@@ -373,13 +373,10 @@ async fn deliver_confirmation(state: &AppState, inbox: &Inbox, secret: &str) {
 /// The inbox under `inbox_id`, if it is live and (when a workspace is named) belongs to it.
 async fn find(
     state: &AppState,
-    inbox_id: &str,
+    inbox_id: &InboxId,
     workspace_id: Option<&str>,
 ) -> Result<Option<Inbox>> {
-    let Some(id) = InboxId::parse(inbox_id) else {
-        return Ok(None);
-    };
-    let Some(item) = state.table.get(&keys::inbox(id.as_str())).await? else {
+    let Some(item) = state.table.get(&keys::inbox(inbox_id)).await? else {
         return Ok(None);
     };
     let inbox = Inbox::from_item(item)?;
@@ -390,14 +387,19 @@ async fn find(
 
 /// Spend a confirmation token: the inbox turns `active`. `workspace_id` is the caller's when
 /// the platform confirms (another workspace's inbox: `404`); the emailed link names none, the
-/// token being its proof.
+/// token being its proof. `inbox_id` is `None` when the client's id is no inbox id at all: it is
+/// answered as an unknown inbox.
 pub async fn confirm(
     state: &AppState,
-    inbox_id: &str,
+    inbox_id: Option<&InboxId>,
     secret: &str,
     workspace_id: Option<&str>,
 ) -> Result<ConfirmedInbox> {
-    let inbox = match find(state, inbox_id, workspace_id).await? {
+    let found = match inbox_id {
+        Some(inbox_id) => find(state, inbox_id, workspace_id).await?,
+        None => None,
+    };
+    let inbox = match found {
         Some(inbox) => inbox,
         // The platform hears 404 for no such inbox and for another workspace's alike; an inbox
         // that lapsed unconfirmed reads the same.
@@ -447,7 +449,7 @@ pub async fn confirm(
     Ok(ConfirmedInbox {
         confirmed_at: timestamp(now),
         email_address: inbox.email_address,
-        inbox_id: inbox.inbox_id,
+        inbox_id: inbox.inbox_id.into(),
         provider: inbox.provider,
         status: InboxStatus::Active,
         redirect: inbox.confirmation_redirect_url,
@@ -469,7 +471,7 @@ pub async fn list(state: &AppState, workspace_id: &str) -> Result<Vec<InboxSumma
         .into_iter()
         .map(|inbox| InboxSummary {
             created_at: timestamp(inbox.created_at),
-            inbox_id: inbox.inbox_id,
+            inbox_id: inbox.inbox_id.into(),
             email_address: inbox.email_address,
             provider: inbox.provider,
             status: inbox.status,
@@ -479,14 +481,11 @@ pub async fn list(state: &AppState, workspace_id: &str) -> Result<Vec<InboxSumma
 }
 
 /// Delete an inbox of the workspace, its encrypted credentials with it.
-pub async fn delete(state: &AppState, workspace_id: &str, inbox_id: &str) -> Result<()> {
-    let Some(id) = InboxId::parse(inbox_id) else {
-        return Err(InboxError::NotFound.into());
-    };
+pub async fn delete(state: &AppState, workspace_id: &str, id: &InboxId) -> Result<()> {
     match state
         .table
         .delete(
-            &keys::inbox(id.as_str()),
+            &keys::inbox(id),
             Some(Condition::Equals(
                 "workspace_id".into(),
                 Value::String(workspace_id.to_owned()),
@@ -768,7 +767,7 @@ pub async fn finish_google(
         ConfirmedInbox {
             confirmed_at: timestamp(now),
             email_address: inbox.email_address,
-            inbox_id: inbox.inbox_id,
+            inbox_id: inbox.inbox_id.into(),
             provider: inbox.provider,
             status: inbox.status,
             redirect: None,

@@ -746,7 +746,7 @@ async fn the_stored_items_hold_no_private_key_and_challenges_expire(backend: Bac
         .table
         .get(&keys::passkey(
             &session.user(),
-            added.json["id"].as_str().unwrap(),
+            &latchkey::domain::ids::PasskeyId::parse(added.json["id"].as_str().unwrap()).unwrap(),
         ))
         .await
         .unwrap()

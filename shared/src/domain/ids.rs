@@ -115,6 +115,10 @@ uuid_id!(
     /// An agent inbox (seed 000).
     InboxId
 );
+uuid_id!(
+    /// A registered passkey (ours; its WebAuthn credential id is the authenticator's).
+    PasskeyId
+);
 
 #[cfg(test)]
 mod tests {

@@ -32,7 +32,7 @@
 //! | challenge | `CHALLENGE#<id>` | `CHALLENGE` | (passkeys, oauth) ceremony state, `ttl` 5 min, consumed once |
 //! | OAuth flow | `OAUTHFLOW#<sha256 hex of state>` | `OAUTHFLOW` | purpose, provider, payload, `ttl` 10 min; consumed once by a conditional delete |
 
-use crate::domain::ids::{InboxId, InviteId, SessionId, UserId, WorkspaceId};
+use crate::domain::ids::{InboxId, InviteId, PasskeyId, SessionId, UserId, WorkspaceId};
 use crate::ports::Key;
 
 pub const PROFILE: &str = "PROFILE";
@@ -190,7 +190,7 @@ pub fn identity(provider: &str, subject: &str) -> Key {
     Key::new(format!("IDENTITY#{provider}#{subject}"), "IDENTITY")
 }
 
-pub fn passkey(user_id: &UserId, passkey_id: &str) -> Key {
+pub fn passkey(user_id: &UserId, passkey_id: &PasskeyId) -> Key {
     Key::new(
         user_partition(user_id),
         format!("{PASSKEY_PREFIX}{passkey_id}"),
@@ -327,7 +327,7 @@ mod tests {
             Key::new("IDENTITY#google#123", "IDENTITY")
         );
         assert_eq!(
-            passkey(&"u1".into(), "p1"),
+            passkey(&"u1".into(), &"p1".into()),
             Key::new("USER#u1", "PASSKEY#p1")
         );
         assert_eq!(

@@ -12,7 +12,7 @@
 //!   `binding` attribute, and is consumed by a delete on condition that the binding matches: of
 //!   any number of concurrent finishes exactly one gets the state.
 
-use crate::domain::ids::UserId;
+use crate::domain::ids::{PasskeyId, UserId};
 use serde::{Deserialize, Serialize};
 
 use super::{MalformedItem, from_item, keys, to_item};
@@ -80,7 +80,7 @@ impl ChallengeRecord {
 /// `USER#<id>` / `PASSKEY#<id>`: one registered passkey.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct PasskeyRecord {
-    pub id: String,
+    pub id: PasskeyId,
     pub user_id: UserId,
     pub name: String,
     /// The WebAuthn credential id, base64url without padding.

@@ -27,7 +27,7 @@
 //! challenge consumed while the credential is looked up; the user; one transaction that moves the
 //! counter and starts the session).
 
-use crate::domain::ids::UserId;
+use crate::domain::ids::{PasskeyId, UserId};
 use serde::Serialize;
 use webauthn_rs::Webauthn;
 use webauthn_rs::prelude::{
@@ -136,7 +136,7 @@ pub struct PasskeyView {
 impl PasskeyView {
     fn of(record: &PasskeyRecord) -> Self {
         Self {
-            id: record.id.clone(),
+            id: record.id.to_string(),
             name: record.name.clone(),
             created_at: timestamp(record.created_at),
             last_used_at: record.last_used_at.map(timestamp),
@@ -332,7 +332,7 @@ pub async fn register(
     let now = state.clock.unix();
     let flags = CredentialFlags::of(&passkey)?;
     let record = PasskeyRecord {
-        id: Uuid::new_v4().to_string(),
+        id: PasskeyId::generate(state.random.as_ref()),
         user_id: user.id.clone(),
         name: name.unwrap_or_else(|| default_name(now)),
         credential_id: base64url(passkey.cred_id()),
@@ -546,7 +546,7 @@ fn passkey_used(
 pub async fn delete(
     state: &AppState,
     caller: &AccessClaims,
-    passkey_id: &str,
+    passkey_id: &PasskeyId,
     context: &SessionContext,
 ) -> Result<()> {
     // Identities are listed through GSI1 under the user (the oauth group's records).
@@ -556,7 +556,7 @@ pub async fn delete(
         crate::services::social::list(state, &caller.sub),
     );
     let (user, passkeys, identities) = (user?, passkeys?, identities?);
-    let Some(record) = passkeys.iter().find(|record| record.id == passkey_id) else {
+    let Some(record) = passkeys.iter().find(|record| record.id == *passkey_id) else {
         return Err(PasskeyError::NotFound.into());
     };
     require_second_factor(&user, caller.aal)?;
@@ -578,7 +578,7 @@ pub async fn delete(
         Err(StoreError::ConditionFailed) => return Err(PasskeyError::NotFound.into()),
         Err(error) => return Err(error.into()),
     }
-    tracing::info!(user_id = %user.id, passkey_id, "passkey removed");
+    tracing::info!(user_id = %user.id, %passkey_id, "passkey removed");
     notify(state, &user, Notice::PasskeyRemoved, context).await;
     Ok(())
 }

@@ -63,14 +63,9 @@ pub fn router(state: AppState) -> Router {
 
 /// The workspace the caller acts for: its token's, if the caller is still a member.
 async fn owner(state: &AppState, caller: &Caller) -> Result<Owner> {
-    workspaces::require_token_workspace(state, &caller.claims).await?;
+    let member = workspaces::require_token_workspace(state, &caller.claims).await?;
     Ok(Owner {
-        workspace_id: caller
-            .claims
-            .org
-            .as_ref()
-            .map(String::from)
-            .unwrap_or_default(),
+        workspace_id: member.workspace_id,
         user_id: caller.user_id().to_owned(),
     })
 }

@@ -252,13 +252,17 @@ pub fn inbox(inbox_id: &InboxId) -> Key {
 }
 
 /// The GSI1 partition of a workspace's inboxes.
-pub fn inboxes_gsi1_partition(workspace_id: &str) -> String {
+pub fn inboxes_gsi1_partition(workspace_id: &WorkspaceId) -> String {
     format!("INBOXES#{workspace_id}")
 }
 
 /// GSI1 of an inbox: `(INBOXES#<workspace>, HUMAN#<human user id>#<inbox id>)`, to list a
 /// workspace's inboxes, grouped by the platform's human user.
-pub fn inbox_gsi1(workspace_id: &str, human_user_id: &str, inbox_id: &str) -> (String, String) {
+pub fn inbox_gsi1(
+    workspace_id: &WorkspaceId,
+    human_user_id: &str,
+    inbox_id: &InboxId,
+) -> (String, String) {
     (
         inboxes_gsi1_partition(workspace_id),
         format!("HUMAN#{human_user_id}#{inbox_id}"),
@@ -355,7 +359,7 @@ mod tests {
         );
         assert_eq!(inbox(&"i1".into()), Key::new("INBOX#i1", "META"));
         assert_eq!(
-            inbox_gsi1("w1", "h1", "i1"),
+            inbox_gsi1(&"w1".into(), "h1", &"i1".into()),
             ("INBOXES#w1".to_owned(), "HUMAN#h1#i1".to_owned())
         );
         assert_eq!(challenge("c1"), Key::new("CHALLENGE#c1", "CHALLENGE"));

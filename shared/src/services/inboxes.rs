@@ -16,7 +16,7 @@ use subtle::ConstantTimeEq;
 use utoipa::ToSchema;
 
 use crate::domain::emails::EmailAddress;
-use crate::domain::ids::{InboxId, UserId};
+use crate::domain::ids::{InboxId, UserId, WorkspaceId};
 use crate::domain::inboxes::{
     CONFIRMATION_HASH_ATTRIBUTE, CONFIRMATION_TTL_SECONDS, Credentials, FORM_FLOW_KIND,
     FORM_TTL_SECONDS, FormFlow, Inbox, InboxStatus, Provider, ServerSettings, check_server,
@@ -42,7 +42,7 @@ const UNCONFIRMED_GRACE_SECONDS: i64 = 24 * 3600;
 /// The workspace an inbox belongs to and the user acting for it.
 #[derive(Clone, Debug)]
 pub struct Owner {
-    pub workspace_id: String,
+    pub workspace_id: WorkspaceId,
     pub user_id: UserId,
 }
 
@@ -330,7 +330,7 @@ pub async fn create_active(
 async fn seal(state: &AppState, mut inbox: Inbox, credentials: &Credentials) -> Result<Inbox> {
     let plaintext = serde_json::to_vec(credentials)
         .map_err(|error| Error::internal(format!("inbox credentials not serialized: {error}")))?;
-    let context = credentials_context(&inbox.workspace_id, inbox.inbox_id.as_str());
+    let context = credentials_context(&inbox.workspace_id, &inbox.inbox_id);
     let ciphertext = state.cipher.encrypt(&plaintext, &context).await?;
     inbox.credentials = STANDARD.encode(ciphertext);
     Ok(inbox)
@@ -341,7 +341,7 @@ pub async fn open_credentials(state: &AppState, inbox: &Inbox) -> Result<Credent
     let ciphertext = STANDARD
         .decode(&inbox.credentials)
         .map_err(|error| Error::internal(format!("inbox credentials not base64: {error}")))?;
-    let context = credentials_context(&inbox.workspace_id, inbox.inbox_id.as_str());
+    let context = credentials_context(&inbox.workspace_id, &inbox.inbox_id);
     let plaintext = state.cipher.decrypt(&ciphertext, &context).await?;
     serde_json::from_slice(&plaintext)
         .map_err(|error| Error::internal(format!("inbox credentials malformed: {error}")))
@@ -386,14 +386,14 @@ async fn deliver_confirmation(state: &AppState, inbox: &Inbox, secret: &str) {
 async fn find(
     state: &AppState,
     inbox_id: &InboxId,
-    workspace_id: Option<&str>,
+    workspace_id: Option<&WorkspaceId>,
 ) -> Result<Option<Inbox>> {
     let Some(item) = state.table.get(&keys::inbox(inbox_id)).await? else {
         return Ok(None);
     };
     let inbox = Inbox::from_item(item)?;
     Ok(workspace_id
-        .is_none_or(|workspace| workspace == inbox.workspace_id)
+        .is_none_or(|workspace| *workspace == inbox.workspace_id)
         .then_some(inbox))
 }
 
@@ -405,7 +405,7 @@ pub async fn confirm(
     state: &AppState,
     inbox_id: Option<&InboxId>,
     secret: &str,
-    workspace_id: Option<&str>,
+    workspace_id: Option<&WorkspaceId>,
 ) -> Result<ConfirmedInbox> {
     let found = match inbox_id {
         Some(inbox_id) => find(state, inbox_id, workspace_id).await?,
@@ -469,7 +469,7 @@ pub async fn confirm(
 }
 
 /// The inboxes of a workspace, oldest first.
-pub async fn list(state: &AppState, workspace_id: &str) -> Result<Vec<InboxSummary>> {
+pub async fn list(state: &AppState, workspace_id: &WorkspaceId) -> Result<Vec<InboxSummary>> {
     let items = state
         .table
         .query_gsi1(&keys::inboxes_gsi1_partition(workspace_id), "HUMAN#")
@@ -493,14 +493,14 @@ pub async fn list(state: &AppState, workspace_id: &str) -> Result<Vec<InboxSumma
 }
 
 /// Delete an inbox of the workspace, its encrypted credentials with it.
-pub async fn delete(state: &AppState, workspace_id: &str, id: &InboxId) -> Result<()> {
+pub async fn delete(state: &AppState, workspace_id: &WorkspaceId, id: &InboxId) -> Result<()> {
     match state
         .table
         .delete(
             &keys::inbox(id),
             Some(Condition::Equals(
                 "workspace_id".into(),
-                Value::String(workspace_id.to_owned()),
+                workspace_id.into(),
             )),
         )
         .await
@@ -615,7 +615,7 @@ pub const GOOGLE_DEFAULT_SCOPES: [&str; 3] = ["https://mail.google.com/", "openi
 /// What the Google flow carries from `/auth/url` to the callback.
 #[derive(Clone, Debug, Serialize, serde::Deserialize)]
 pub struct GoogleFlow {
-    pub workspace_id: String,
+    pub workspace_id: WorkspaceId,
     pub user_id: UserId,
     pub human_user_id: String,
     pub scopes: Vec<String>,

@@ -390,7 +390,7 @@ async fn a_profile_change_made_here_shows_at_once_despite_the_validate_cache(bac
         .with_bearer(Method::GET, "/auth/validate", session.access_token(), None)
         .await;
     assert_eq!(validated.status, 200, "{}", validated.text);
-    let cached = profiles::profile(&app.state, session.user_id())
+    let cached = profiles::profile(&app.state, &session.user())
         .await
         .unwrap();
     assert!(!cached.user.email_verified);
@@ -399,7 +399,7 @@ async fn a_profile_change_made_here_shows_at_once_despite_the_validate_cache(bac
         .await
         .unwrap();
 
-    let fresh = profiles::profile(&app.state, session.user_id())
+    let fresh = profiles::profile(&app.state, &session.user())
         .await
         .unwrap();
     assert!(fresh.user.email_verified, "the cached profile was dropped");

@@ -69,7 +69,7 @@ async fn list_revoke_and_delete_act_on_the_named_account(backend: Backend) {
     let bob = app.signed_up().await;
     let all = admin::list(&app.state).await.unwrap();
     for someone in [&ada, &bob] {
-        assert!(all.iter().any(|u| u.id == someone.user_id()));
+        assert!(all.iter().any(|u| u.id == someone.user()));
     }
 
     let (_, ended) = admin::revoke_sessions(&app.state, ada.user_id(), None)

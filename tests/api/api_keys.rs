@@ -31,6 +31,7 @@ pub async fn admin_token(app: &TestApp) -> String {
     let response = latchkey_tests::sign_up(app, ADMIN_EMAIL, password).await;
     assert_eq!(response.status, 201, "{}", response.text);
     let user_id = response.json["user"]["id"].as_str().unwrap().to_owned();
+    let user_id = latchkey::domain::ids::UserId::parse(&user_id).unwrap();
     let user = users::require(&app.state, &user_id).await.unwrap();
     users::update(&app.state, &user, UserUpdate::new().email_verified())
         .await
@@ -383,8 +384,8 @@ async fn admin_token_for_existing(app: &TestApp) -> String {
         .await
         .unwrap()
         .unwrap();
-    let user_id = claim["user_id"].as_str().unwrap();
-    let user = users::require(&app.state, user_id).await.unwrap();
+    let user_id = latchkey::domain::ids::UserId::parse(claim["user_id"].as_str().unwrap()).unwrap();
+    let user = users::require(&app.state, &user_id).await.unwrap();
     users::update(&app.state, &user, UserUpdate::new().email_verified())
         .await
         .unwrap();

@@ -396,7 +396,12 @@ async fn an_expired_confirmation_token_is_refused(backend: Backend) {
     );
     app.state
         .table
-        .update(&keys::inbox(inbox_id), set, vec![], None)
+        .update(
+            &keys::inbox(&latchkey::domain::ids::InboxId::parse(inbox_id).unwrap()),
+            set,
+            vec![],
+            None,
+        )
         .await
         .unwrap();
 
@@ -468,7 +473,9 @@ async fn deleting_an_inbox_removes_it_and_its_credentials(backend: Backend) {
     assert!(
         app.state
             .table
-            .get(&keys::inbox(inbox_id))
+            .get(&keys::inbox(
+                &latchkey::domain::ids::InboxId::parse(inbox_id).unwrap()
+            ))
             .await
             .unwrap()
             .is_none(),

@@ -517,13 +517,13 @@ async fn a_provider_key_ciphertext_copied_to_another_item_does_not_decrypt(backe
     let alices = app
         .state
         .table
-        .get(&keys::provider_key(alice.user_id(), "openai"))
+        .get(&keys::provider_key(&alice.user(), "openai"))
         .await
         .unwrap()
         .unwrap();
     let ciphertext = alices["key_ciphertext"].clone();
-    for (owner, provider) in [(bob.user_id(), "openai"), (alice.user_id(), "anthropic")] {
-        let key_of_item = keys::provider_key(owner, provider);
+    for (owner, provider) in [(bob.user(), "openai"), (alice.user(), "anthropic")] {
+        let key_of_item = keys::provider_key(&owner, provider);
         let mut item = app.state.table.get(&key_of_item).await.unwrap().unwrap();
         item.insert("key_ciphertext".into(), ciphertext.clone());
         app.state.table.put(item, None).await.unwrap();
@@ -706,7 +706,8 @@ impl Connectable {
 
     /// Make the stored access token look about to expire (as time passing would).
     async fn expire_stored_token(&self, user_id: &str) {
-        let key = latchkey::domain::keys::connection(user_id, self.id);
+        let user_id = latchkey::domain::ids::UserId::parse(user_id).expect("a user id");
+        let key = latchkey::domain::keys::connection(&user_id, self.id);
         let mut set = latchkey::ports::Item::new();
         set.insert(
             "expires_at".into(),
@@ -1045,13 +1046,13 @@ async fn another_users_token_is_for_administrators_only(backend: Backend) {
         .state
         .table
         .get(&latchkey::domain::keys::connection(
-            alice.user_id(),
+            &alice.user(),
             "mockdrive",
         ))
         .await
         .unwrap()
         .unwrap();
-    let bob_key = latchkey::domain::keys::connection(bob.user_id(), "mockdrive");
+    let bob_key = latchkey::domain::keys::connection(&bob.user(), "mockdrive");
     let mut bob_item = app.state.table.get(&bob_key).await.unwrap().unwrap();
     bob_item.insert(
         "tokens_ciphertext".into(),

@@ -518,7 +518,7 @@ on_both_backends!(twenty_concurrent_uses_of_one_recovery_code_have_exactly_one_w
 async fn an_expired_mfa_token_is_refused(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let enrolled = enrolled(&app).await;
-    let user = users::load(&app.state, enrolled.session.user_id())
+    let user = users::load(&app.state, &enrolled.session.user())
         .await
         .unwrap()
         .expect("the user");

@@ -307,9 +307,7 @@ async fn the_seed_001_google_paths_and_the_authorize_alias_work(backend: Backend
 async fn a_verified_address_links_automatically_to_a_verified_account(backend: Backend) {
     let (app, providers) = app(backend).await;
     let existing = app.signed_up().await;
-    let user = users::require(&app.state, existing.user_id())
-        .await
-        .unwrap();
+    let user = users::require(&app.state, &existing.user()).await.unwrap();
     let email = user.email.clone();
     users::mark_email_verified(&app.state, user, &email)
         .await
@@ -329,9 +327,7 @@ async fn a_verified_address_links_automatically_to_a_verified_account(backend: B
 async fn an_unverified_address_on_either_side_never_links_and_changes_nothing(backend: Backend) {
     let (app, providers) = app(backend).await;
     let existing = app.signed_up().await;
-    let before = users::require(&app.state, existing.user_id())
-        .await
-        .unwrap();
+    let before = users::require(&app.state, &existing.user()).await.unwrap();
 
     // The account's address is not verified: a verified provider address does not link.
     providers
@@ -347,9 +343,7 @@ async fn an_unverified_address_on_either_side_never_links_and_changes_nothing(ba
     users::mark_email_verified(&app.state, before, &email)
         .await
         .unwrap();
-    let verified = users::require(&app.state, existing.user_id())
-        .await
-        .unwrap();
+    let verified = users::require(&app.state, &existing.user()).await.unwrap();
     providers
         .google
         .set_claims(person("g-3", &existing.user.email, false))
@@ -357,9 +351,7 @@ async fn an_unverified_address_on_either_side_never_links_and_changes_nothing(ba
     let refused = sign_in_with(&app, &providers, "google").await;
     refused.assert_error(409, "account_exists");
 
-    let after = users::require(&app.state, existing.user_id())
-        .await
-        .unwrap();
+    let after = users::require(&app.state, &existing.user()).await.unwrap();
     assert_eq!(after, verified, "the existing user is unchanged");
     assert!(identities(&app, existing.access_token()).await.is_empty());
     assert!(
@@ -682,7 +674,12 @@ async fn with_mfa_on_the_callback_answers_the_mfa_step(backend: Backend) {
     set.insert("mfa_enabled".into(), json!(true));
     app.state
         .table
-        .update(&keys::user(&id), set, vec![], None)
+        .update(
+            &keys::user(&latchkey::domain::ids::UserId::parse(&id).unwrap()),
+            set,
+            vec![],
+            None,
+        )
         .await
         .unwrap();
     let stepped = sign_in_with(&app, &providers, "google").await;

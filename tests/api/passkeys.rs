@@ -106,6 +106,7 @@ async fn listed(app: &TestApp, token: &str) -> Vec<Value> {
 /// Turn MFA on for the account directly in the store (the TOTP flow itself is tested in
 /// `mfa.rs`); sessions keep their `aal`.
 async fn turn_mfa_on(app: &TestApp, user_id: &str) {
+    let user_id = &latchkey::domain::ids::UserId::parse(user_id).expect("a user id");
     let mut set = latchkey::ports::Item::new();
     set.insert("mfa_enabled".into(), true.into());
     app.state
@@ -602,7 +603,7 @@ async fn the_last_way_to_sign_in_cannot_be_removed(backend: Backend) {
     app.state
         .table
         .update(
-            &keys::user(session.user_id()),
+            &keys::user(&session.user()),
             latchkey::ports::Item::new(),
             vec!["password_hash".into()],
             None,
@@ -744,8 +745,8 @@ async fn the_stored_items_hold_no_private_key_and_challenges_expire(backend: Bac
         .state
         .table
         .get(&keys::passkey(
-            session.user_id(),
-            added.json["id"].as_str().unwrap(),
+            &session.user(),
+            &latchkey::domain::ids::PasskeyId::parse(added.json["id"].as_str().unwrap()).unwrap(),
         ))
         .await
         .unwrap()

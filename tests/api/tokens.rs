@@ -10,6 +10,7 @@ use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use jsonwebtoken::{Algorithm, EncodingKey};
 use latchkey::adapters::system::ManualClock;
+use latchkey::domain::ids::{SessionId, UserId, WorkspaceId};
 use latchkey::ports::{Clock, EncryptionContext, Key};
 use latchkey::services::tokens::{self, AccessClaims, Subject};
 use latchkey::{AppState, Config};
@@ -20,11 +21,11 @@ use serde_json::{Value, json};
 
 fn subject() -> Subject {
     Subject {
-        user_id: "3f0c2a0e-6a55-4c11-9a0b-5b1df0d1e001".into(),
-        session_id: "a1b2c3d4-0000-4000-8000-000000000001".into(),
+        user_id: UserId::parse("3f0c2a0e-6a55-4c11-9a0b-5b1df0d1e001").unwrap(),
+        session_id: SessionId::parse("a1b2c3d4-0000-4000-8000-000000000001").unwrap(),
         email: "ada@example.com".into(),
         email_verified: true,
-        org: Some("9d5e7f00-0000-4000-8000-000000000002".into()),
+        org: Some(WorkspaceId::parse("9d5e7f00-0000-4000-8000-000000000002").unwrap()),
         role: Some("owner".into()),
         plan: "business".into(),
         features: vec!["advanced_analytics".into()],
@@ -140,9 +141,11 @@ async fn app_with_key() -> (TestApp, String, EncodingKey) {
 }
 
 async fn assert_refused(state: &AppState, token: &str, message_has: &str) {
-    let error = tokens::verify(state, token)
-        .await
-        .expect_err("the token must be refused");
+    let error = latchkey::Error::from(
+        tokens::verify(state, token)
+            .await
+            .expect_err("the token must be refused"),
+    );
     assert_eq!(error.status().as_u16(), 401, "{error}");
     assert_eq!(
         error.code,
@@ -184,7 +187,7 @@ async fn an_issued_token_verifies_and_carries_the_subjects_claims(backend: Backe
     assert_eq!(claims.iss, app.state.config.issuer);
     assert_eq!(claims.aud, app.state.config.audience);
     assert_eq!(claims.sub, expected.user_id);
-    assert_eq!(claims.sid, expected.session_id);
+    assert_eq!(claims.sid, expected.session_id.as_str());
     assert_eq!(claims.email, expected.email);
     assert!(claims.email_verified);
     assert_eq!(claims.org, expected.org);

@@ -122,8 +122,10 @@ fn token_benchmarks(c: &mut Criterion) {
     let (app, token) = app_with_user(&runtime, false);
     let bearer = format!("Bearer {token}");
     let subject = Subject {
-        user_id: "user".into(),
-        session_id: "session".into(),
+        user_id: latchkey::domain::ids::UserId::generate(&latchkey::adapters::system::OsRandom),
+        session_id: latchkey::domain::ids::SessionId::generate(
+            &latchkey::adapters::system::OsRandom,
+        ),
         email: EMAIL.into(),
         email_verified: false,
         org: None,

@@ -221,6 +221,11 @@ impl SignedIn {
             .as_str()
             .expect("a user id")
     }
+
+    /// The user id, typed, for calling services and key builders.
+    pub fn user(&self) -> latchkey::domain::ids::UserId {
+        latchkey::domain::ids::UserId::parse(self.user_id()).expect("a UUID user id")
+    }
 }
 
 impl TestApp {

@@ -190,8 +190,11 @@ pub async fn refresh(
         (status = "default", description = errors::OTHER, body = ErrorResponse),
     ))]
 pub async fn logout(State(state): State<AppState>, caller: Caller) -> Result<Response> {
-    sessions::revoke(&state, caller.user_id(), caller.session_id()).await?;
-    latchkey::audit::session_ended(caller.user_id(), caller.session_id(), "logout");
+    // An API key has no session to end; its cookies (none) are cleared all the same.
+    if let Some(session_id) = caller.session() {
+        sessions::revoke(&state, caller.user_id(), &session_id).await?;
+        latchkey::audit::session_ended(caller.user_id(), &session_id, "logout");
+    }
     let body = Json(SuccessMessage::new("Logged out successfully"));
     Ok(cookies::clear_auth_cookies(
         &state.config,

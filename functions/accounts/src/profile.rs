@@ -227,7 +227,7 @@ pub async fn me(State(state): State<AppState>, caller: Caller) -> Result<Json<Pr
             email_verified: user.email_verified,
             plan: user.plan,
             features: user.features,
-            organization_id: caller.claims.org.clone(),
+            organization_id: caller.claims.org.as_ref().map(String::from),
         },
     }))
 }
@@ -267,7 +267,7 @@ pub async fn status(MaybeCaller(caller): MaybeCaller) -> Json<AuthStatus> {
             is_authenticated: true,
             user: Some(StatusUser {
                 auth_type: auth_type(&caller.claims.amr),
-                id: caller.claims.sub,
+                id: caller.claims.sub.to_string(),
                 email: caller.claims.email,
             }),
         },

@@ -51,6 +51,7 @@ pub struct SessionView {
     ))]
 pub async fn list(State(state): State<AppState>, caller: Caller) -> Result<Json<SessionList>> {
     let sessions = sessions::list(&state, caller.user_id()).await?;
+    let current = caller.session();
     let sessions = sessions
         .iter()
         .map(|s| SessionView {
@@ -61,7 +62,7 @@ pub async fn list(State(state): State<AppState>, caller: Caller) -> Result<Json<
             user_agent: s.user_agent.clone(),
             ip: s.ip.clone(),
             amr: s.amr.clone(),
-            current: s.id == caller.session_id(),
+            current: Some(&s.id) == current.as_ref(),
         })
         .collect();
     Ok(Json(SessionList { sessions }))
@@ -91,15 +92,15 @@ pub async fn revoke(
 ) -> Result<Response> {
     let not_found = || Error::not_found("No such session");
     let id = SessionId::parse(&id).ok_or_else(not_found)?;
-    let revoked = sessions::revoke(&state, caller.user_id(), id.as_str()).await?;
+    let revoked = sessions::revoke(&state, caller.user_id(), &id).await?;
     if revoked {
-        latchkey::audit::session_ended(caller.user_id(), id.as_str(), "revoked");
+        latchkey::audit::session_ended(caller.user_id(), &id, "revoked");
     }
     if !revoked {
         return Err(not_found());
     }
     let body = Json(SuccessMessage::new("Session revoked")).into_response();
-    if id.as_str() == caller.session_id() {
+    if caller.session().as_ref() == Some(&id) {
         return Ok(cookies::clear_auth_cookies(&state.config, body));
     }
     Ok(body)
@@ -154,7 +155,7 @@ pub async fn change_password(
     let revoked = accounts::change_password(
         &state,
         caller.user_id(),
-        caller.session_id(),
+        caller.session().as_ref(),
         caller.claims.aal,
         body.current_password,
         body.new_password,

@@ -2,6 +2,7 @@
 //! `DELETE /auth/api-keys/{id}`.
 
 use axum::extract::{Path, State};
+use latchkey::domain::ids::ApiKeyId;
 use latchkey::http::answers::{ErrorResponse, SuccessMessage, always_true, errors};
 use latchkey::http::{Caller, Json};
 use latchkey::services::api_keys::{self, ApiKeySummary, NewKeyRequest};
@@ -134,6 +135,8 @@ pub async fn revoke(
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Json<SuccessMessage>> {
+    // Not a key id at all: no such key, the same answer as another user's id.
+    let id = ApiKeyId::parse(&id).ok_or(api_keys::ApiKeyError::NotFound)?;
     api_keys::revoke(&state, caller.user_id(), &id).await?;
     Ok(Json(SuccessMessage::new("API key revoked")))
 }

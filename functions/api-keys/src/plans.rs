@@ -1,6 +1,7 @@
 //! `PUT /admin/users/{id}/plan`: an administrator sets a user's plan and features.
 
 use axum::extract::{Path, State};
+use latchkey::domain::ids::UserId;
 use latchkey::domain::plans::Plan;
 use latchkey::http::answers::{ErrorResponse, errors};
 use latchkey::http::{Caller, Json};
@@ -43,7 +44,14 @@ pub async fn set_plan(
     Path(user_id): Path<String>,
     Json(body): Json<SetPlan>,
 ) -> Result<Json<PlanChanged>> {
-    let changed =
-        plans::set_plan(&state, &caller.claims, &user_id, body.plan, body.features).await?;
+    let user_id = UserId::parse(&user_id);
+    let changed = plans::set_plan(
+        &state,
+        &caller.claims,
+        user_id.as_ref(),
+        body.plan,
+        body.features,
+    )
+    .await?;
     Ok(Json(changed))
 }

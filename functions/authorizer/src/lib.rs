@@ -314,7 +314,7 @@ fn policy(
     let mut response = ApiGatewayCustomAuthorizerResponse::default();
     response.principal_id = Some(
         caller
-            .map(|c| c.claims.sub.clone())
+            .map(|c| c.claims.sub.to_string())
             .unwrap_or_else(|| "anonymous".into()),
     );
     response.policy_document = document;

@@ -528,7 +528,7 @@ const EMAIL_LINK_AMR: &[&str] = &["email_link"];
 
 /// Count the request against a per-client-address limit; `429` with `Retry-After` over it.
 async fn limit_client(state: &AppState, limit: Limit, client: &SessionContext) -> Result<()> {
-    rate_limit::hit(state, limit, &client.ip).await
+    Ok(rate_limit::hit(state, limit, &client.ip).await?)
 }
 
 /// Finish the sign-in through the MFA step and answer: the AuthResponse (or the `mfa_token`) as JSON with the token

@@ -25,6 +25,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use latchkey::domain::emails::EmailAddress;
+use latchkey::domain::ids::InboxId;
 use latchkey::domain::inboxes::{
     CONFIRMATION_TTL_SECONDS, Credentials, OauthTokens, Provider, ServerSettings,
 };
@@ -62,9 +63,9 @@ pub fn router(state: AppState) -> Router {
 
 /// The workspace the caller acts for: its token's, if the caller is still a member.
 async fn owner(state: &AppState, caller: &Caller) -> Result<Owner> {
-    workspaces::require_token_workspace(state, &caller.claims).await?;
+    let member = workspaces::require_token_workspace(state, &caller.claims).await?;
     Ok(Owner {
-        workspace_id: caller.claims.org.clone().unwrap_or_default(),
+        workspace_id: member.workspace_id,
         user_id: caller.user_id().to_owned(),
     })
 }
@@ -346,7 +347,7 @@ async fn confirm_auth(
     Ok(Json(
         inboxes::confirm(
             &state,
-            &body.inbox_id,
+            InboxId::parse(&body.inbox_id).as_ref(),
             &body.confirmation_token,
             Some(&owner.workspace_id),
         )
@@ -395,7 +396,8 @@ async fn confirm_auth_link(
         .inbox_id
         .filter(|id| !id.trim().is_empty())
         .ok_or_else(|| Error::invalid_field("inbox_id", "is required"))?;
-    let confirmed = inboxes::confirm(&state, &inbox_id, &token, None).await?;
+    let confirmed =
+        inboxes::confirm(&state, InboxId::parse(&inbox_id).as_ref(), &token, None).await?;
     Ok(match &confirmed.redirect {
         Some(redirect) => redirect_to(&with_query(
             redirect,
@@ -722,6 +724,7 @@ async fn delete_inbox(
     Path(inbox_id): Path<String>,
 ) -> Result<Json<Success>> {
     let owner = owner(&state, &caller).await?;
+    let inbox_id = InboxId::parse(&inbox_id).ok_or(inboxes::InboxError::NotFound)?;
     inboxes::delete(&state, &owner.workspace_id, &inbox_id).await?;
     Ok(Json(Success::new()))
 }

@@ -132,7 +132,8 @@ pub async fn rotate_keys() -> Result<String, Box<dyn std::error::Error>> {
     telemetry::init(config.log_json);
     let state = AppState::from_config(config).await?;
     // An operator at a terminal is the one reader who should see the internal cause.
-    tokens::rotate_signing_key(&state).await.map_err(|error| {
+    let rotated = tokens::rotate_signing_key(&state).await;
+    rotated.map_err(latchkey::Error::from).map_err(|error| {
         match error.cause_chain() {
             Some(cause) => format!("{error} ({cause})"),
             None => error.to_string(),

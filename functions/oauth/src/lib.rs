@@ -26,6 +26,7 @@ use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use latchkey::domain::ids::UserId;
 use latchkey::domain::sessions::SessionContext;
 use latchkey::error::ErrorCode;
 use latchkey::http::answers::{ErrorResponse, SuccessMessage, always_true, errors};
@@ -94,7 +95,7 @@ fn temporary_redirect(location: &str) -> Result<Response> {
 async fn begin(
     state: &AppState,
     provider: &str,
-    link_user: Option<String>,
+    link_user: Option<UserId>,
     redirect_to: Option<String>,
     callback_path: String,
 ) -> Result<Response> {
@@ -231,7 +232,7 @@ async fn link(
     begin(
         &state,
         &provider,
-        Some(caller.user_id().to_owned()),
+        Some(caller.user_id().clone()),
         q.redirect_to,
         callback,
     )

@@ -23,6 +23,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use latchkey::domain::emails::EmailAddress;
+use latchkey::domain::ids::PasskeyId;
 use latchkey::http::answers::{ErrorResponse, SuccessMessage, always_true, errors};
 use latchkey::http::{Caller, Client, Json, Routes, cookies};
 use latchkey::services::passkeys::{self, Ceremony, PasskeyView};
@@ -268,6 +269,8 @@ async fn remove(
     Path(passkey_id): Path<String>,
 ) -> Result<Json<SuccessMessage>> {
     caller.require_credential_scope()?;
+    // Not a passkey id at all: no such passkey.
+    let passkey_id = PasskeyId::parse(&passkey_id).ok_or(passkeys::PasskeyError::NotFound)?;
     passkeys::delete(&state, &caller.claims, &passkey_id, &client).await?;
     Ok(Json(SuccessMessage::new("Passkey removed")))
 }

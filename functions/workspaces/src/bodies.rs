@@ -29,7 +29,7 @@ pub struct WorkspaceBody {
 impl From<Membership> for WorkspaceBody {
     fn from(membership: Membership) -> Self {
         Self {
-            id: membership.workspace.id,
+            id: membership.workspace.id.into(),
             name: membership.workspace.name,
             role: membership.role,
             personal: membership.workspace.personal,
@@ -62,7 +62,7 @@ pub struct MemberBody {
 impl From<MemberEntry> for MemberBody {
     fn from(entry: MemberEntry) -> Self {
         Self {
-            user_id: entry.member.user_id,
+            user_id: entry.member.user_id.into(),
             email: entry.email,
             name: entry.name,
             role: entry.member.role,
@@ -95,8 +95,8 @@ impl From<Member> for MembershipChanged {
     fn from(member: Member) -> Self {
         Self {
             success: true,
-            workspace_id: member.workspace_id,
-            user_id: member.user_id,
+            workspace_id: member.workspace_id.into(),
+            user_id: member.user_id.into(),
             role: member.role,
         }
     }
@@ -127,11 +127,11 @@ pub struct InviteBody {
 impl From<Invite> for InviteBody {
     fn from(invite: Invite) -> Self {
         Self {
-            id: invite.id,
-            workspace_id: invite.workspace_id,
+            id: invite.id.into(),
+            workspace_id: invite.workspace_id.into(),
             email: invite.email,
             role: invite.role,
-            invited_by: invite.invited_by,
+            invited_by: invite.invited_by.into(),
             created_at: timestamp(invite.created_at),
             expires_at: timestamp(invite.expires_at),
         }

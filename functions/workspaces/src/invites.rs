@@ -59,7 +59,7 @@ pub async fn invite(
     let id = workspace_id(&id)?;
     let email = EmailAddress::parse(&body.email)?;
     let role = role(&body.role)?;
-    let sent = workspaces::invite(&state, caller.user_id(), id.as_str(), &email, role).await?;
+    let sent = workspaces::invite(&state, caller.user_id(), &id, &email, role).await?;
     Ok((StatusCode::CREATED, Json(sent.invite.into())))
 }
 
@@ -82,7 +82,7 @@ pub async fn list(
     Path(id): Path<String>,
 ) -> Result<Json<InvitesBody>> {
     let id = workspace_id(&id)?;
-    let invites = workspaces::invites(&state, caller.user_id(), id.as_str()).await?;
+    let invites = workspaces::invites(&state, caller.user_id(), &id).await?;
     Ok(Json(InvitesBody {
         invites: invites.into_iter().map(InviteBody::from).collect(),
     }))
@@ -114,6 +114,6 @@ pub async fn revoke(
     let id = workspace_id(&id)?;
     let invite = InviteId::parse(&invite)
         .ok_or_else(|| Error::not_found("No such invite in this workspace"))?;
-    workspaces::revoke_invite(&state, caller.user_id(), id.as_str(), invite.as_str()).await?;
+    workspaces::revoke_invite(&state, caller.user_id(), &id, &invite).await?;
     Ok(Json(SuccessMessage::new("Invite revoked")))
 }

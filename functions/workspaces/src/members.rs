@@ -103,7 +103,7 @@ pub async fn members(
     Path(id): Path<String>,
 ) -> Result<Json<MembersBody>> {
     let id = workspace_id(&id)?;
-    let members = workspaces::members(&state, caller.user_id(), id.as_str()).await?;
+    let members = workspaces::members(&state, caller.user_id(), &id).await?;
     Ok(Json(MembersBody {
         members: members.into_iter().map(MemberBody::from).collect(),
     }))
@@ -147,9 +147,7 @@ pub async fn change_role(
     let id = workspace_id(&id)?;
     let member = user_id(&member)?;
     let role = role(&body.role)?;
-    let changed =
-        workspaces::change_role(&state, caller.user_id(), id.as_str(), member.as_str(), role)
-            .await?;
+    let changed = workspaces::change_role(&state, caller.user_id(), &id, &member, role).await?;
     Ok(Json(changed.into()))
 }
 
@@ -179,6 +177,6 @@ pub async fn remove(
 ) -> Result<Json<SuccessMessage>> {
     let id = workspace_id(&id)?;
     let member = user_id(&member)?;
-    workspaces::remove_member(&state, caller.user_id(), id.as_str(), member.as_str()).await?;
+    workspaces::remove_member(&state, caller.user_id(), &id, &member).await?;
     Ok(Json(SuccessMessage::new("Member removed")))
 }

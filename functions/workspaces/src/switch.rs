@@ -184,7 +184,7 @@ pub async fn switch_workspace(
     // Not a UUID: no workspace the caller is in.
     let id = workspace_id(&body.workspace_id)
         .map_err(|_| Error::forbidden("You are not a member of this workspace"))?;
-    let response = workspaces::switch(&state, &caller.claims, id.as_str(), &client).await?;
+    let response = workspaces::switch(&state, &caller.claims, &id, &client).await?;
     Ok(cookies::auth_response(
         &state.config,
         state.clock.unix(),

@@ -6,6 +6,7 @@
 //! snapshot of the owner's claims (plan, features, workspace...), so a request made with a key
 //! needs no second read; a plan change updates the snapshots of the owner's keys.
 
+use crate::domain::ids::{ApiKeyId, UserId};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::{Deserialize, Serialize};
@@ -52,8 +53,8 @@ pub fn is_scope_name(name: &str) -> bool {
 /// `APIKEY#<sha256>` / `APIKEY`; GSI1 `USER#<owner>` / `APIKEY#<id>`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ApiKeyRecord {
-    pub id: String,
-    pub user_id: String,
+    pub id: ApiKeyId,
+    pub user_id: UserId,
     pub name: String,
     /// The first characters of the key, shown in lists.
     pub prefix: String,
@@ -70,7 +71,7 @@ pub struct ApiKeyRecord {
 impl ApiKeyRecord {
     pub fn to_item(&self, key_hash: &str) -> Item {
         let mut item = to_item(&keys::api_key(key_hash), self);
-        let (gsi1pk, gsi1sk) = keys::api_key_gsi1(&self.user_id, &self.id);
+        let (gsi1pk, gsi1sk) = keys::api_key_gsi1(&self.user_id, self.id.as_str());
         item.insert(attr::GSI1PK.into(), gsi1pk.into());
         item.insert(attr::GSI1SK.into(), gsi1sk.into());
         if let Some(expires_at) = self.expires_at {

@@ -5,6 +5,7 @@
 //! |---|---|---|---|
 //! | identity | `IDENTITY#<provider>#<subject>` | `IDENTITY` | user_id, provider, subject, email?, email_verified, linked_at; GSI1 `USER#<user>` / `IDENTITY#<provider>#<subject>` |
 
+use crate::domain::ids::UserId;
 use serde::{Deserialize, Serialize};
 
 use super::{MalformedItem, from_item, keys, to_item};
@@ -18,7 +19,7 @@ pub const GSI1_PREFIX: &str = "IDENTITY#";
 /// One linked identity.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Identity {
-    pub user_id: String,
+    pub user_id: UserId,
     pub provider: String,
     /// The provider's stable id for the person (`sub`, GitHub's numeric id).
     pub subject: String,
@@ -51,7 +52,7 @@ impl Identity {
 }
 
 /// GSI1 of an identity: `(USER#<user>, IDENTITY#<provider>#<subject>)`.
-pub fn gsi1(user_id: &str, provider: &str, subject: &str) -> (String, String) {
+pub fn gsi1(user_id: &UserId, provider: &str, subject: &str) -> (String, String) {
     (
         keys::user_partition(user_id),
         format!("{GSI1_PREFIX}{provider}#{subject}"),

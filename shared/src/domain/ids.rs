@@ -39,6 +39,46 @@ macro_rules! uuid_id {
                 f.write_str(&self.0)
             }
         }
+
+        /// Unit tests name ids by short literals (`"u1"`); only they may skip `parse`.
+        #[cfg(test)]
+        impl From<&str> for $name {
+            fn from(raw: &str) -> Self {
+                Self(raw.to_owned())
+            }
+        }
+
+        impl AsRef<str> for $name {
+            fn as_ref(&self) -> &str {
+                &self.0
+            }
+        }
+
+        // An id goes into text freely (item attributes, encryption contexts, bodies); only
+        // `parse`, `generate` and reading a stored record make one.
+        impl From<$name> for String {
+            fn from(id: $name) -> Self {
+                id.0
+            }
+        }
+
+        impl From<&$name> for String {
+            fn from(id: &$name) -> Self {
+                id.0.clone()
+            }
+        }
+
+        impl From<$name> for serde_json::Value {
+            fn from(id: $name) -> Self {
+                serde_json::Value::String(id.0)
+            }
+        }
+
+        impl From<&$name> for serde_json::Value {
+            fn from(id: &$name) -> Self {
+                serde_json::Value::String(id.0.clone())
+            }
+        }
     };
 }
 
@@ -46,6 +86,14 @@ uuid_id!(
     /// A user.
     UserId
 );
+impl UserId {
+    /// The user of the tokens issued for an address without an account (so that the answer
+    /// and its work look the same): never a real user, since it is not a UUID.
+    pub fn no_account() -> Self {
+        Self("no-account".to_owned())
+    }
+}
+
 uuid_id!(
     /// A session (one signed-in device).
     SessionId
@@ -66,6 +114,10 @@ uuid_id!(
 uuid_id!(
     /// An agent inbox (seed 000).
     InboxId
+);
+uuid_id!(
+    /// A registered passkey (ours; its WebAuthn credential id is the authenticator's).
+    PasskeyId
 );
 
 #[cfg(test)]

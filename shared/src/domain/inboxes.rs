@@ -7,6 +7,7 @@
 //! | inbox | `INBOX#<id>` | `META` | workspace, human user, address, provider, status, `credentials` (the Cipher's ciphertext of the bundle, base64), confirmation token hash and expiry while pending; GSI1 `INBOXES#<workspace>` / `HUMAN#<human user id>#<id>` |
 //! | hosted-form flow | `CHALLENGE#<sha256 of state>` | `CHALLENGE` | (`kind: inbox_imap_form`) workspace, human user, address, redirect; `ttl` 30 min |
 
+use crate::domain::ids::{InboxId, UserId, WorkspaceId};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -107,7 +108,7 @@ impl Credentials {
 
 /// The Cipher context of an inbox's credentials: a ciphertext moved to another inbox or
 /// workspace does not decrypt.
-pub fn credentials_context(workspace_id: &str, inbox_id: &str) -> EncryptionContext {
+pub fn credentials_context(workspace_id: &WorkspaceId, inbox_id: &InboxId) -> EncryptionContext {
     EncryptionContext::default()
         .with("workspace", workspace_id)
         .with("inbox", inbox_id)
@@ -117,10 +118,10 @@ pub fn credentials_context(workspace_id: &str, inbox_id: &str) -> EncryptionCont
 /// A stored inbox.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Inbox {
-    pub inbox_id: String,
-    pub workspace_id: String,
+    pub inbox_id: InboxId,
+    pub workspace_id: WorkspaceId,
     /// The user whose token or API key connected it.
-    pub created_by: String,
+    pub created_by: UserId,
     pub human_user_id: String,
     pub email_address: String,
     pub provider: Provider,
@@ -171,8 +172,8 @@ impl Inbox {
 pub struct FormFlow {
     /// Always `inbox_imap_form`: a challenge item of another kind never reads as a form flow.
     pub kind: String,
-    pub workspace_id: String,
-    pub created_by: String,
+    pub workspace_id: WorkspaceId,
+    pub created_by: UserId,
     pub human_user_id: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub email_address: Option<String>,
@@ -260,7 +261,7 @@ mod tests {
 
     #[test]
     fn the_cipher_context_names_workspace_inbox_and_purpose() {
-        let context = credentials_context("w1", "i1");
+        let context = credentials_context(&"w1".into(), &"i1".into());
         assert_eq!(context.pairs()["workspace"], "w1");
         assert_eq!(context.pairs()["inbox"], "i1");
         assert_eq!(context.pairs()["purpose"], "inbox-credentials");

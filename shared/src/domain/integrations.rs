@@ -9,6 +9,7 @@
 //! context naming the user (when there is one), the provider and the purpose: a ciphertext
 //! copied onto another user's or provider's item does not decrypt there.
 
+use crate::domain::ids::UserId;
 use std::collections::BTreeMap;
 use std::fmt;
 
@@ -76,7 +77,7 @@ pub fn client_secret_context(provider: &str) -> EncryptionContext {
 }
 
 /// The Cipher context of a user's connection tokens at a provider.
-pub fn connection_context(user_id: &str, provider: &str) -> EncryptionContext {
+pub fn connection_context(user_id: &UserId, provider: &str) -> EncryptionContext {
     EncryptionContext::default()
         .with("user", user_id)
         .with("provider", provider)
@@ -84,7 +85,7 @@ pub fn connection_context(user_id: &str, provider: &str) -> EncryptionContext {
 }
 
 /// The Cipher context of a user's API key for a provider.
-pub fn provider_key_context(user_id: &str, provider: &str) -> EncryptionContext {
+pub fn provider_key_context(user_id: &UserId, provider: &str) -> EncryptionContext {
     EncryptionContext::default()
         .with("user", user_id)
         .with("provider", provider)
@@ -150,7 +151,7 @@ impl ProviderRecord {
 /// A user's connection to a provider (`USER#<id>` / `CONNECTION#<provider>`).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ConnectionRecord {
-    pub user_id: String,
+    pub user_id: UserId,
     pub provider: String,
     /// The address the provider's userinfo gave, when it gave one.
     #[serde(default)]
@@ -218,7 +219,7 @@ impl fmt::Debug for ConnectionTokens {
 /// A user's API key for a provider (`USER#<id>` / `PROVIDERKEY#<provider>`).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ProviderKeyRecord {
-    pub user_id: String,
+    pub user_id: UserId,
     pub provider: String,
     /// The key, Cipher output under `provider_key_context`, base64.
     pub key_ciphertext: String,
@@ -256,15 +257,15 @@ mod tests {
 
     #[test]
     fn each_secret_has_a_context_naming_user_provider_and_purpose() {
-        let tokens = connection_context("u1", "google");
+        let tokens = connection_context(&"u1".into(), "google");
         assert_eq!(tokens.pairs()["user"], "u1");
         assert_eq!(tokens.pairs()["provider"], "google");
         assert_ne!(
             tokens,
-            connection_context("u2", "google"),
+            connection_context(&"u2".into(), "google"),
             "another user, another context"
         );
-        assert_ne!(tokens, provider_key_context("u1", "google"));
+        assert_ne!(tokens, provider_key_context(&"u1".into(), "google"));
         assert_eq!(
             client_secret_context("google")
                 .pairs()

@@ -1,6 +1,6 @@
 //! The single table's item kinds and their key builders: every key of every group is built here
 //! and nowhere else (DESIGN.md, "Storage"). Each kind's record type lives with its domain
-//! (`users`, `sessions`, `workspaces`, `one_time_token`, `services::tokens`) and builds its key
+//! (`users`, `sessions`, `workspaces`, `one_time_token`, `signing_keys`, ...) and builds its key
 //! through this module.
 //!
 //! | item | PK | SK | notes |
@@ -32,6 +32,7 @@
 //! | challenge | `CHALLENGE#<id>` | `CHALLENGE` | (passkeys, oauth) ceremony state, `ttl` 5 min, consumed once |
 //! | OAuth flow | `OAUTHFLOW#<sha256 hex of state>` | `OAUTHFLOW` | purpose, provider, payload, `ttl` 10 min; consumed once by a conditional delete |
 
+use crate::domain::ids::{InboxId, InviteId, PasskeyId, SessionId, UserId, WorkspaceId};
 use crate::ports::Key;
 
 pub const PROFILE: &str = "PROFILE";
@@ -51,11 +52,11 @@ pub const SIGNING_KEY_PREFIX: &str = "KEY#";
 
 /// The partition of everything a user owns (`USER#<id>`); also the GSI1 key of their
 /// memberships.
-pub fn user_partition(user_id: &str) -> String {
+pub fn user_partition(user_id: &UserId) -> String {
     format!("USER#{user_id}")
 }
 
-pub fn user(user_id: &str) -> Key {
+pub fn user(user_id: &UserId) -> Key {
     Key::new(user_partition(user_id), PROFILE)
 }
 
@@ -68,7 +69,7 @@ pub fn email_claim(normalized_email: &str) -> Key {
     Key::new(format!("EMAIL#{normalized_email}"), "EMAIL")
 }
 
-pub fn session(user_id: &str, session_id: &str) -> Key {
+pub fn session(user_id: &UserId, session_id: &SessionId) -> Key {
     Key::new(
         user_partition(user_id),
         format!("{SESSION_PREFIX}{session_id}"),
@@ -86,7 +87,7 @@ pub fn one_time_token(token_hash: &str) -> Key {
 
 /// The per-user pointer to the one live emailed token of a purpose (`magic_link`, ...); issuing a
 /// new token replaces it, so the older token is void.
-pub fn current_one_time_token(user_id: &str, purpose: &str) -> Key {
+pub fn current_one_time_token(user_id: &UserId, purpose: &str) -> Key {
     Key::new(user_partition(user_id), format!("EMAILTOKEN#{purpose}"))
 }
 
@@ -98,15 +99,15 @@ pub fn one_time_code(normalized_email: &str, purpose: &str) -> Key {
     )
 }
 
-pub fn workspace(workspace_id: &str) -> Key {
+pub fn workspace(workspace_id: &WorkspaceId) -> Key {
     Key::new(workspace_partition(workspace_id), META)
 }
 
-pub fn workspace_partition(workspace_id: &str) -> String {
+pub fn workspace_partition(workspace_id: &WorkspaceId) -> String {
     format!("{WORKSPACE_PREFIX}{workspace_id}")
 }
 
-pub fn member(workspace_id: &str, user_id: &str) -> Key {
+pub fn member(workspace_id: &WorkspaceId, user_id: &UserId) -> Key {
     Key::new(
         workspace_partition(workspace_id),
         format!("{MEMBER_PREFIX}{user_id}"),
@@ -114,11 +115,11 @@ pub fn member(workspace_id: &str, user_id: &str) -> Key {
 }
 
 /// GSI1 of a member item: `(USER#<user>, WORKSPACE#<workspace>)`.
-pub fn member_gsi1(workspace_id: &str, user_id: &str) -> (String, String) {
+pub fn member_gsi1(workspace_id: &WorkspaceId, user_id: &UserId) -> (String, String) {
     (user_partition(user_id), workspace_partition(workspace_id))
 }
 
-pub fn invite(workspace_id: &str, invite_id: &str) -> Key {
+pub fn invite(workspace_id: &WorkspaceId, invite_id: &InviteId) -> Key {
     Key::new(
         workspace_partition(workspace_id),
         format!("{INVITE_PREFIX}{invite_id}"),
@@ -128,7 +129,7 @@ pub fn invite(workspace_id: &str, invite_id: &str) -> Key {
 pub const RECOVERY_PREFIX: &str = "RECOVERY#";
 
 /// One unspent recovery code of a user, by the SHA-256 (hex) of its normalized form.
-pub fn recovery_code(user_id: &str, code_hash: &str) -> Key {
+pub fn recovery_code(user_id: &UserId, code_hash: &str) -> Key {
     Key::new(
         user_partition(user_id),
         format!("{RECOVERY_PREFIX}{code_hash}"),
@@ -146,7 +147,7 @@ pub fn invite_token(token_hash: &str) -> Key {
 }
 
 /// A workspace's signup on a feature's waitlist.
-pub fn waitlist(workspace_id: &str, feature: &str) -> Key {
+pub fn waitlist(workspace_id: &WorkspaceId, feature: &str) -> Key {
     Key::new(
         workspace_partition(workspace_id),
         format!("{WAITLIST_PREFIX}{feature}"),
@@ -157,7 +158,7 @@ pub const API_KEY_PK_PREFIX: &str = "APIKEY#";
 pub const API_KEY_GSI1_PREFIX: &str = "APIKEY#";
 
 /// GSI1 of an API key: `(USER#<owner>, APIKEY#<id>)`, to list a user's keys and find one by id.
-pub fn api_key_gsi1(user_id: &str, key_id: &str) -> (String, String) {
+pub fn api_key_gsi1(user_id: &UserId, key_id: &str) -> (String, String) {
     (
         user_partition(user_id),
         format!("{API_KEY_GSI1_PREFIX}{key_id}"),
@@ -189,7 +190,7 @@ pub fn identity(provider: &str, subject: &str) -> Key {
     Key::new(format!("IDENTITY#{provider}#{subject}"), "IDENTITY")
 }
 
-pub fn passkey(user_id: &str, passkey_id: &str) -> Key {
+pub fn passkey(user_id: &UserId, passkey_id: &PasskeyId) -> Key {
     Key::new(
         user_partition(user_id),
         format!("{PASSKEY_PREFIX}{passkey_id}"),
@@ -216,7 +217,7 @@ pub fn api_key(key_hash: &str) -> Key {
 }
 
 /// A user's TOTP factor.
-pub fn mfa(user_id: &str) -> Key {
+pub fn mfa(user_id: &UserId) -> Key {
     Key::new(user_partition(user_id), "MFA")
 }
 
@@ -232,32 +233,36 @@ pub fn provider_gsi1(provider_id: &str) -> (String, String) {
     )
 }
 
-pub fn connection(user_id: &str, provider: &str) -> Key {
+pub fn connection(user_id: &UserId, provider: &str) -> Key {
     Key::new(
         user_partition(user_id),
         format!("{CONNECTION_PREFIX}{provider}"),
     )
 }
 
-pub fn provider_key(user_id: &str, provider: &str) -> Key {
+pub fn provider_key(user_id: &UserId, provider: &str) -> Key {
     Key::new(
         user_partition(user_id),
         format!("{PROVIDER_KEY_PREFIX}{provider}"),
     )
 }
 
-pub fn inbox(inbox_id: &str) -> Key {
+pub fn inbox(inbox_id: &InboxId) -> Key {
     Key::new(format!("INBOX#{inbox_id}"), META)
 }
 
 /// The GSI1 partition of a workspace's inboxes.
-pub fn inboxes_gsi1_partition(workspace_id: &str) -> String {
+pub fn inboxes_gsi1_partition(workspace_id: &WorkspaceId) -> String {
     format!("INBOXES#{workspace_id}")
 }
 
 /// GSI1 of an inbox: `(INBOXES#<workspace>, HUMAN#<human user id>#<inbox id>)`, to list a
 /// workspace's inboxes, grouped by the platform's human user.
-pub fn inbox_gsi1(workspace_id: &str, human_user_id: &str, inbox_id: &str) -> (String, String) {
+pub fn inbox_gsi1(
+    workspace_id: &WorkspaceId,
+    human_user_id: &str,
+    inbox_id: &InboxId,
+) -> (String, String) {
     (
         inboxes_gsi1_partition(workspace_id),
         format!("HUMAN#{human_user_id}#{inbox_id}"),
@@ -281,32 +286,41 @@ mod tests {
 
     #[test]
     fn keys_follow_the_item_list() {
-        assert_eq!(user("u1"), Key::new("USER#u1", "PROFILE"));
+        assert_eq!(user(&"u1".into()), Key::new("USER#u1", "PROFILE"));
         assert_eq!(email_claim("a@b.co"), Key::new("EMAIL#a@b.co", "EMAIL"));
-        assert_eq!(session("u1", "s1"), Key::new("USER#u1", "SESSION#s1"));
+        assert_eq!(
+            session(&"u1".into(), &"s1".into()),
+            Key::new("USER#u1", "SESSION#s1")
+        );
         assert_eq!(refresh_token("ab"), Key::new("REFRESH#ab", "REFRESH"));
         assert_eq!(one_time_token("ab"), Key::new("TOKEN#ab", "TOKEN"));
         assert_eq!(
-            current_one_time_token("u1", "password_reset"),
+            current_one_time_token(&"u1".into(), "password_reset"),
             Key::new("USER#u1", "EMAILTOKEN#password_reset")
         );
         assert_eq!(
             one_time_code("a@b.c", "magic_link"),
             Key::new("CODE#a@b.c", "CODE#magic_link")
         );
-        assert_eq!(workspace("w1"), Key::new("WORKSPACE#w1", "META"));
-        assert_eq!(member("w1", "u1"), Key::new("WORKSPACE#w1", "MEMBER#u1"));
+        assert_eq!(workspace(&"w1".into()), Key::new("WORKSPACE#w1", "META"));
         assert_eq!(
-            member_gsi1("w1", "u1"),
+            member(&"w1".into(), &"u1".into()),
+            Key::new("WORKSPACE#w1", "MEMBER#u1")
+        );
+        assert_eq!(
+            member_gsi1(&"w1".into(), &"u1".into()),
             ("USER#u1".to_owned(), "WORKSPACE#w1".to_owned())
         );
-        assert_eq!(invite("w1", "i1"), Key::new("WORKSPACE#w1", "INVITE#i1"));
+        assert_eq!(
+            invite(&"w1".into(), &"i1".into()),
+            Key::new("WORKSPACE#w1", "INVITE#i1")
+        );
         assert_eq!(
             invite_token("ab"),
             Key::new("INVITETOKEN#ab", "INVITETOKEN")
         );
         assert_eq!(
-            waitlist("w1", "beta"),
+            waitlist(&"w1".into(), "beta"),
             Key::new("WORKSPACE#w1", "WAITLIST#beta")
         );
         assert_eq!(rate("signin:x", 60), Key::new("RATE#signin:x#60", "RATE"));
@@ -316,7 +330,10 @@ mod tests {
             identity("google", "123"),
             Key::new("IDENTITY#google#123", "IDENTITY")
         );
-        assert_eq!(passkey("u1", "p1"), Key::new("USER#u1", "PASSKEY#p1"));
+        assert_eq!(
+            passkey(&"u1".into(), &"p1".into()),
+            Key::new("USER#u1", "PASSKEY#p1")
+        );
         assert_eq!(
             passkey_credential("AQID"),
             Key::new("PASSKEYCRED#AQID", "PASSKEYCRED")
@@ -326,42 +343,42 @@ mod tests {
             ("PASSKEYCRED#AQID".to_owned(), "PASSKEY".to_owned())
         );
         assert_eq!(api_key("ab"), Key::new("APIKEY#ab", "APIKEY"));
-        assert_eq!(mfa("u1"), Key::new("USER#u1", "MFA"));
+        assert_eq!(mfa(&"u1".into()), Key::new("USER#u1", "MFA"));
         assert_eq!(provider("p1"), Key::new("PROVIDER#p1", "META"));
         assert_eq!(
             provider_gsi1("p1"),
             ("PROVIDERS".to_owned(), "PROVIDER#p1".to_owned())
         );
         assert_eq!(
-            connection("u1", "github"),
+            connection(&"u1".into(), "github"),
             Key::new("USER#u1", "CONNECTION#github")
         );
         assert_eq!(
-            provider_key("u1", "openai"),
+            provider_key(&"u1".into(), "openai"),
             Key::new("USER#u1", "PROVIDERKEY#openai")
         );
-        assert_eq!(inbox("i1"), Key::new("INBOX#i1", "META"));
+        assert_eq!(inbox(&"i1".into()), Key::new("INBOX#i1", "META"));
         assert_eq!(
-            inbox_gsi1("w1", "h1", "i1"),
+            inbox_gsi1(&"w1".into(), "h1", &"i1".into()),
             ("INBOXES#w1".to_owned(), "HUMAN#h1#i1".to_owned())
         );
         assert_eq!(challenge("c1"), Key::new("CHALLENGE#c1", "CHALLENGE"));
         assert_eq!(oauth_flow("ab"), Key::new("OAUTHFLOW#ab", "OAUTHFLOW"));
         assert_eq!(
-            recovery_code("u1", "ab"),
+            recovery_code(&"u1".into(), "ab"),
             Key::new("USER#u1", "RECOVERY#ab")
         );
         assert_eq!(mfa_pending("j1"), Key::new("MFAPENDING#j1", "MFAPENDING"));
         assert_eq!(
-            api_key_gsi1("u1", "k1"),
+            api_key_gsi1(&"u1".into(), "k1"),
             ("USER#u1".to_owned(), "APIKEY#k1".to_owned())
         );
     }
 
     #[test]
     fn a_users_sessions_share_the_user_partition_and_a_prefix() {
-        let key = session("u1", "s1");
-        assert_eq!(key.pk, user_partition("u1"));
+        let key = session(&"u1".into(), &"s1".into());
+        assert_eq!(key.pk, user_partition(&"u1".into()));
         assert!(key.sk.starts_with(SESSION_PREFIX));
     }
 }

@@ -10,6 +10,7 @@
 //! Items (keys in `keys`): `USER#<id>` / `MFA` (`MfaRecord`), `USER#<id>` / `RECOVERY#<hash>`
 //! (`RecoveryCode`), `MFAPENDING#<jti>` / `MFAPENDING` (`PendingSecondFactor`).
 
+use crate::domain::ids::UserId;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use totp_rs::{Algorithm, Builder, Totp};
@@ -42,14 +43,14 @@ pub const PENDING_SETUP_SECONDS: i64 = 60 * 60;
 
 /// The Cipher context of a user's TOTP secret: the owner and the purpose, so the ciphertext is
 /// useless on any other item.
-pub fn secret_context(user_id: &str) -> EncryptionContext {
+pub fn secret_context(user_id: &UserId) -> EncryptionContext {
     EncryptionContext::new(user_id, "totp-secret")
 }
 
 /// `USER#<id>` / `MFA`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct MfaRecord {
-    pub user_id: String,
+    pub user_id: UserId,
     /// `pending` or `enabled`.
     pub status: String,
     /// The TOTP secret, encrypted with the Cipher under `secret_context`, base64.
@@ -169,14 +170,14 @@ pub fn normalize_recovery_code(presented: &str) -> Option<String> {
 
 /// The stored form of a recovery code: SHA-256 (hex) of the user id and the normalized code, so
 /// one table of precomputed hashes does not serve every account.
-pub fn recovery_code_hash(user_id: &str, normalized: &str) -> String {
+pub fn recovery_code_hash(user_id: &UserId, normalized: &str) -> String {
     hex::encode(Sha256::digest(format!("{user_id}:{normalized}").as_bytes()))
 }
 
 /// `USER#<id>` / `RECOVERY#<hash>`: one unspent recovery code.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct RecoveryCode {
-    pub user_id: String,
+    pub user_id: UserId,
     pub code_hash: String,
     /// When its set was generated.
     pub generated_at: i64,
@@ -192,7 +193,7 @@ impl RecoveryCode {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct PendingSecondFactor {
     pub jti: String,
-    pub user_id: String,
+    pub user_id: UserId,
     pub expires_at: i64,
 }
 
@@ -283,10 +284,10 @@ mod tests {
         assert_eq!(normalize_recovery_code("abc"), None);
         assert_eq!(normalize_recovery_code("abcde-fghi!"), None);
         assert_ne!(
-            recovery_code_hash("u1", "ab0c1d2e3f"),
-            recovery_code_hash("u2", "ab0c1d2e3f")
+            recovery_code_hash(&"u1".into(), "ab0c1d2e3f"),
+            recovery_code_hash(&"u2".into(), "ab0c1d2e3f")
         );
-        assert_eq!(recovery_code_hash("u1", "ab0c1d2e3f").len(), 64);
+        assert_eq!(recovery_code_hash(&"u1".into(), "ab0c1d2e3f").len(), 64);
     }
 
     #[test]

@@ -16,6 +16,7 @@
 //!   encryption contexts, id rules).
 //! - `inboxes`: agent inboxes (IMAP/SMTP or Google), their credential bundle and the hosted form's flow.
 //! - `passkeys`: stored passkeys and WebAuthn ceremony challenges.
+//! - `signing_keys`: the access-token signing keys and the pointer to the current one.
 
 pub mod api_keys;
 pub mod emails;
@@ -31,6 +32,7 @@ pub mod passkeys;
 pub mod passwords;
 pub mod plans;
 pub mod sessions;
+pub mod signing_keys;
 pub mod users;
 pub mod workspaces;
 

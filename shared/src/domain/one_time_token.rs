@@ -12,6 +12,7 @@
 //! | current token of a kind | `USER#<id>` | `EMAILTOKEN#<purpose>` | token_hash, `ttl` |
 //! | code of a magic link | `CODE#<normalized email>` | `CODE#<purpose>` | code_hash, token_hash, user_id, attempts, `ttl` |
 
+use crate::domain::ids::UserId;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
@@ -155,7 +156,7 @@ pub fn normalize_email(email: &str) -> String {
 pub struct TokenRecord {
     /// `Purpose::as_str`.
     pub purpose: String,
-    pub user_id: String,
+    pub user_id: UserId,
     /// The address the token was mailed to, as given.
     pub email: String,
     /// The allow-listed redirect stored with the token.
@@ -190,11 +191,11 @@ pub struct CurrentToken {
 }
 
 impl CurrentToken {
-    pub fn key(user_id: &str, purpose: Purpose) -> Key {
+    pub fn key(user_id: &UserId, purpose: Purpose) -> Key {
         keys::current_one_time_token(user_id, purpose.as_str())
     }
 
-    pub fn to_item(&self, user_id: &str, purpose: Purpose, expires_at: i64) -> Item {
+    pub fn to_item(&self, user_id: &UserId, purpose: Purpose, expires_at: i64) -> Item {
         let mut item = to_item(&Self::key(user_id, purpose), self);
         item.insert(attr::TTL.into(), expires_at.into());
         item
@@ -216,7 +217,7 @@ pub struct CodeRecord {
     /// `hash_code(token_hash, code)`.
     pub code_hash: String,
     pub token_hash: String,
-    pub user_id: String,
+    pub user_id: UserId,
     /// Tries so far (atomic add, `ATTEMPTS`).
     pub attempts: i64,
     /// Unix seconds after which the code is void.
@@ -371,7 +372,7 @@ mod tests {
     #[test]
     fn keys_follow_the_table_design() {
         assert_eq!(
-            CurrentToken::key("u1", Purpose::PasswordReset).to_string(),
+            CurrentToken::key(&"u1".into(), Purpose::PasswordReset).to_string(),
             "USER#u1|EMAILTOKEN#password_reset"
         );
         assert_eq!(

@@ -12,6 +12,7 @@
 //!   `binding` attribute, and is consumed by a delete on condition that the binding matches: of
 //!   any number of concurrent finishes exactly one gets the state.
 
+use crate::domain::ids::{PasskeyId, UserId};
 use serde::{Deserialize, Serialize};
 
 use super::{MalformedItem, from_item, keys, to_item};
@@ -35,7 +36,7 @@ pub enum Purpose {
 impl Purpose {
     /// The `binding` a challenge of this purpose (and user) carries; consuming it is conditional
     /// on exactly this value, so a challenge of another purpose or user is never consumed.
-    pub fn binding(self, user_id: Option<&str>) -> String {
+    pub fn binding(self, user_id: Option<&UserId>) -> String {
         match (self, user_id) {
             (Self::Register, Some(user_id)) => format!("passkey-register:{user_id}"),
             (Self::Register, None) => "passkey-register".to_owned(),
@@ -53,7 +54,7 @@ pub struct ChallengeRecord {
     /// Registration: the user adding a passkey. Sign-in: the account the email named, if any
     /// (then only its passkeys may finish).
     #[serde(default)]
-    pub user_id: Option<String>,
+    pub user_id: Option<UserId>,
     /// The relying party's ceremony state (`webauthn-rs`), JSON.
     pub state: String,
     /// Unix seconds; also the item's `ttl`.
@@ -79,8 +80,8 @@ impl ChallengeRecord {
 /// `USER#<id>` / `PASSKEY#<id>`: one registered passkey.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct PasskeyRecord {
-    pub id: String,
-    pub user_id: String,
+    pub id: PasskeyId,
+    pub user_id: UserId,
     pub name: String,
     /// The WebAuthn credential id, base64url without padding.
     pub credential_id: String,
@@ -136,12 +137,15 @@ mod tests {
 
     #[test]
     fn a_registration_challenge_is_bound_to_its_user_and_a_login_challenge_is_not() {
-        assert_eq!(Purpose::Register.binding(Some("u1")), "passkey-register:u1");
-        assert_ne!(
-            Purpose::Register.binding(Some("u1")),
-            Purpose::Register.binding(Some("u2"))
+        assert_eq!(
+            Purpose::Register.binding(Some(&"u1".into())),
+            "passkey-register:u1"
         );
-        assert_eq!(Purpose::Login.binding(Some("u1")), "passkey-login");
+        assert_ne!(
+            Purpose::Register.binding(Some(&"u1".into())),
+            Purpose::Register.binding(Some(&"u2".into()))
+        );
+        assert_eq!(Purpose::Login.binding(Some(&"u1".into())), "passkey-login");
     }
 
     #[test]

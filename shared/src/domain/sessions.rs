@@ -13,6 +13,7 @@
 //! Sessions and refresh items carry the user's credential epoch at their start; a password
 //! change or reset moves the user's epoch on, which ends them all at once.
 
+use crate::domain::ids::{SessionId, UserId, WorkspaceId};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::{Deserialize, Serialize};
@@ -53,8 +54,8 @@ pub const UNKNOWN_ADDRESS: &str = "unknown";
 /// `USER#<user>` / `SESSION#<id>`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Session {
-    pub id: String,
-    pub user_id: String,
+    pub id: SessionId,
+    pub user_id: UserId,
     pub created_at: i64,
     pub last_used_at: i64,
     /// Absolute end of the session (created_at + refresh lifetime); never extended.
@@ -82,15 +83,15 @@ impl Session {
         from_item(item)
     }
 
-    pub fn key(user_id: &str, session_id: &str) -> Key {
+    pub fn key(user_id: &UserId, session_id: &SessionId) -> Key {
         keys::session(user_id, session_id)
     }
 
     /// The session moves on to a new refresh token: conditional on it still pointing at the old
     /// one, so a revoked session or a concurrent rotation that won cancels the transaction.
     pub fn rotation(
-        user_id: &str,
-        session_id: &str,
+        user_id: &UserId,
+        session_id: &SessionId,
         old_hash: &str,
         new_hash: &str,
         now: i64,
@@ -156,13 +157,13 @@ impl Session {
 /// this: "the access token's contents are not changed by a refresh".
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ClaimsSnapshot {
-    pub user_id: String,
+    pub user_id: UserId,
     pub email: String,
     pub email_verified: bool,
     pub name: String,
     pub has_password: bool,
     #[serde(default)]
-    pub org: Option<String>,
+    pub org: Option<WorkspaceId>,
     #[serde(default)]
     pub role: Option<String>,
     pub plan: String,
@@ -190,7 +191,7 @@ impl ClaimsSnapshot {
         }
     }
 
-    pub fn subject(&self, session_id: &str) -> Subject {
+    pub fn subject(&self, session_id: &SessionId) -> Subject {
         Subject {
             user_id: self.user_id.clone(),
             session_id: session_id.to_owned(),
@@ -213,8 +214,8 @@ pub const REFRESH_ROTATED: &str = "rotated";
 /// `REFRESH#<sha256>` / `REFRESH`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct RefreshRecord {
-    pub session_id: String,
-    pub user_id: String,
+    pub session_id: SessionId,
+    pub user_id: UserId,
     /// `active` until used once, then `rotated`.
     pub state: String,
     /// The session's absolute expiry (also the item's `ttl`).
@@ -346,9 +347,9 @@ mod tests {
         let item = record.to_item("h");
         assert_eq!(item["ttl"], 99);
         assert_eq!(RefreshRecord::from_item(item).unwrap(), record);
-        let subject = snapshot.subject("s1");
-        assert_eq!(subject.session_id, "s1");
-        assert_eq!(subject.org.as_deref(), Some("w1"));
+        let subject = snapshot.subject(&"s1".into());
+        assert_eq!(subject.session_id.as_str(), "s1");
+        assert_eq!(subject.org.as_ref().map(WorkspaceId::as_str), Some("w1"));
     }
 
     #[test]

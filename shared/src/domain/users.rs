@@ -1,5 +1,6 @@
 //! The user record and the email claim that makes its address unique.
 
+use crate::domain::ids::{UserId, WorkspaceId};
 use serde::{Deserialize, Serialize};
 
 use super::emails::EmailAddress;
@@ -16,7 +17,7 @@ pub const MAX_NAME_CHARS: usize = 200;
 /// A user, as stored under `USER#<id>` / `PROFILE`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct User {
-    pub id: String,
+    pub id: UserId,
     /// The address as given at sign-up.
     pub email: String,
     /// The uniqueness key (the email claim's partition).
@@ -35,7 +36,7 @@ pub struct User {
     pub mfa_enabled: bool,
     /// The workspace a new session starts in (the `org` claim) and the user's role there.
     #[serde(default)]
-    pub active_workspace: Option<String>,
+    pub active_workspace: Option<WorkspaceId>,
     #[serde(default)]
     pub active_role: Option<String>,
     pub created_at: i64,
@@ -76,8 +77,8 @@ impl User {
     /// switch, an invite accepted) without failing on an unrelated profile change. With
     /// `email_verified`, also marks the address proven (an accepted invite link proves it).
     pub fn active_workspace_write(
-        user_id: &str,
-        workspace_id: &str,
+        user_id: &UserId,
+        workspace_id: &WorkspaceId,
         role: &str,
         email_verified: bool,
     ) -> Write {
@@ -207,7 +208,7 @@ fn is_refused_in_names(c: char) -> bool {
 /// The email claim, `EMAIL#<normalized>` / `EMAIL`: which user owns an address.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct EmailClaim {
-    pub user_id: String,
+    pub user_id: UserId,
     pub email: String,
 }
 

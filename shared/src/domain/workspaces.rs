@@ -5,6 +5,7 @@
 //! makes, invites, demotes or removes an owner; members change nothing but may leave; the last
 //! owner can neither leave nor be demoted.
 
+use crate::domain::ids::{InviteId, UserId, WorkspaceId};
 use serde::{Deserialize, Serialize};
 
 use super::keys;
@@ -97,9 +98,9 @@ pub fn may_remove(actor: Role, target: Role, itself: bool) -> Result<(), RoleRef
 /// `WORKSPACE#<id>` / `META`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Workspace {
-    pub id: String,
+    pub id: WorkspaceId,
     pub name: String,
-    pub owner_id: String,
+    pub owner_id: UserId,
     /// Made for its owner at sign-up.
     #[serde(default)]
     pub personal: bool,
@@ -121,8 +122,8 @@ impl Workspace {
 /// are one query).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Member {
-    pub workspace_id: String,
-    pub user_id: String,
+    pub workspace_id: WorkspaceId,
+    pub user_id: UserId,
     pub role: String,
     pub joined_at: i64,
 }
@@ -156,13 +157,13 @@ impl Member {
 /// token is stored only as a hash, in the `InviteToken` item that finds it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Invite {
-    pub id: String,
-    pub workspace_id: String,
+    pub id: InviteId,
+    pub workspace_id: WorkspaceId,
     /// The address as given.
     pub email: String,
     pub email_normalized: String,
     pub role: String,
-    pub invited_by: String,
+    pub invited_by: UserId,
     pub token_hash: String,
     pub created_at: i64,
     /// Unix seconds; also the item's `ttl`.
@@ -203,9 +204,9 @@ impl Invite {
 /// `WORKSPACE#<id>` / `WAITLIST#<feature>`: the workspace signed up for a feature's waitlist.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct WaitlistSignup {
-    pub workspace_id: String,
+    pub workspace_id: WorkspaceId,
     pub feature: String,
-    pub user_id: String,
+    pub user_id: UserId,
     pub created_at: i64,
 }
 

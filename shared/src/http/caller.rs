@@ -13,6 +13,7 @@ use axum::http::request::Parts;
 use axum::http::{HeaderMap, Method, Uri, header};
 
 use crate::domain::api_keys::ApiKeyRecord;
+use crate::domain::ids::{ApiKeyId, SessionId, UserId};
 use crate::http::{cookies, csrf};
 use crate::services::tokens::{self, AccessClaims};
 use crate::services::{api_keys, sessions};
@@ -32,16 +33,21 @@ pub struct Caller {
     pub claims: AccessClaims,
     pub source: CredentialSource,
     /// The API key's id when the caller came with one.
-    pub api_key_id: Option<String>,
+    pub api_key_id: Option<ApiKeyId>,
 }
 
 impl Caller {
-    pub fn user_id(&self) -> &str {
+    pub fn user_id(&self) -> &UserId {
         &self.claims.sub
     }
 
     pub fn session_id(&self) -> &str {
         &self.claims.sid
+    }
+
+    /// The caller's session: `None` for an API key (its `sid` names the key, not a session).
+    pub fn session(&self) -> Option<SessionId> {
+        SessionId::parse(&self.claims.sid)
     }
 
     /// Minting API keys and changing credentials (password, MFA, passkeys, identities) need a
@@ -130,10 +136,12 @@ pub async fn authenticate_jwt(
     // An `mfa_token` (`typ: mfa+jwt`, its own audience) fails here: only the two MFA verify
     // endpoints read it, through `tokens::verify_mfa_token`.
     let claims = tokens::verify(state, token).await?;
-    if sessions::find(state, &claims.sub, &claims.sid)
-        .await?
-        .is_none()
-    {
+    // The `sid` of a token we signed is always a session id; anything else has no session.
+    let session = match SessionId::parse(&claims.sid) {
+        Some(session_id) => sessions::find(state, &claims.sub, &session_id).await?,
+        None => None,
+    };
+    if session.is_none() {
         return Err(Error::invalid_token("The session has ended"));
     }
     Ok(Caller {

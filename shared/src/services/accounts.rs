@@ -7,7 +7,7 @@ use serde::Serialize;
 
 use crate::audit;
 use crate::domain::emails::EmailAddress;
-use crate::domain::ids::{UserId, WorkspaceId};
+use crate::domain::ids::{SessionId, UserId, WorkspaceId};
 use crate::domain::keys;
 use crate::domain::passwords::Password;
 use crate::domain::sessions::SessionContext;
@@ -16,7 +16,7 @@ use crate::domain::workspaces::{Member, ROLE_OWNER, Workspace, personal_workspac
 use crate::error::ErrorCode;
 use crate::ports::{Condition, StoreError, Write};
 use crate::services::rate_limit::{
-    self, SIGN_IN_FAILURES_PER_ACCOUNT, SIGN_IN_FAILURES_PER_ADDRESS,
+    self, RateLimitError, SIGN_IN_FAILURES_PER_ACCOUNT, SIGN_IN_FAILURES_PER_ADDRESS,
 };
 use crate::services::sessions::{self, AuthResponse};
 use crate::services::{mfa, passwords, users};
@@ -55,8 +55,8 @@ pub async fn sign_up(
     allowed?;
     let password_hash = password_hash?;
     let now = state.clock.unix();
-    let user_id = UserId::generate(state.random.as_ref()).to_string();
-    let workspace_id = WorkspaceId::generate(state.random.as_ref()).to_string();
+    let user_id = UserId::generate(state.random.as_ref());
+    let workspace_id = WorkspaceId::generate(state.random.as_ref());
     let user = User {
         id: user_id.clone(),
         email: request.email.as_str().to_owned(),
@@ -162,7 +162,7 @@ pub async fn sign_in(
         rate_limit::count(state, &address_window),
     );
     let claim = claim?.map(EmailClaim::from_item).transpose()?;
-    let known_id = claim.as_ref().map(|claim| claim.user_id.as_str());
+    let known_id = claim.as_ref().map(|claim| &claim.user_id);
     if account_attempts? > SIGN_IN_FAILURES_PER_ACCOUNT.max {
         return Err(locked(account_window.exceeded(now), known_id, "account"));
     }
@@ -184,7 +184,7 @@ pub async fn sign_in(
                 Some(user) if !user.has_password() => "no_password",
                 Some(_) => "wrong_password",
             };
-            audit::sign_in_failed(user.as_ref().map(|u| u.id.as_str()), "password", reason);
+            audit::sign_in_failed(user.as_ref().map(|u| &u.id), "password", reason);
             return Err(Error::invalid_credentials());
         }
     };
@@ -201,9 +201,9 @@ pub async fn sign_in(
 }
 
 /// A refusal for too many failures, logged as a lockout.
-fn locked(error: Error, user_id: Option<&str>, scope: &'static str) -> Error {
-    audit::locked_out(user_id, scope, error.retry_after.unwrap_or(0));
-    error
+fn locked(refusal: RateLimitError, user_id: Option<&UserId>, scope: &'static str) -> Error {
+    audit::locked_out(user_id, scope, refusal.retry_after().unwrap_or(0));
+    refusal.into()
 }
 
 /// The user behind a verified token (the users service's, here for the accounts handlers).
@@ -217,8 +217,8 @@ pub use crate::services::workspaces::{Membership, memberships};
 /// With MFA on, the caller's token must come from the second factor (`caller_aal` 2).
 pub async fn change_password(
     state: &AppState,
-    user_id: &str,
-    current_session: &str,
+    user_id: &UserId,
+    current_session: Option<&SessionId>,
     caller_aal: u8,
     current_password: String,
     new_password: String,
@@ -229,7 +229,7 @@ pub async fn change_password(
     // Counted first, like a sign-in: a stolen access token must not buy unlimited guesses.
     let account_window = SIGN_IN_FAILURES_PER_ACCOUNT.window(&user.email_normalized, now);
     if rate_limit::count(state, &account_window).await? > SIGN_IN_FAILURES_PER_ACCOUNT.max {
-        return Err(account_window.exceeded(now));
+        return Err(account_window.exceeded(now).into());
     }
     let matches = passwords::verify(
         state,
@@ -244,7 +244,7 @@ pub async fn change_password(
     rate_limit::refund(state, &account_window).await?;
     let new_password = users::check_new_password(state, &user, new_password)?;
     let (_, revoked) =
-        users::set_password_and_revoke_sessions(state, &user, new_password, Some(current_session))
+        users::set_password_and_revoke_sessions(state, &user, new_password, current_session)
             .await?;
     audit::password_set(&user.id, "changed", revoked);
     Ok(revoked)

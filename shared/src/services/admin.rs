@@ -4,6 +4,7 @@
 
 use crate::audit;
 use crate::domain::emails::EmailAddress;
+use crate::domain::ids::{SessionId, UserId};
 use crate::domain::keys;
 use crate::domain::sessions::{SessionContext, UNKNOWN_ADDRESS};
 use crate::domain::users::{User, UserUpdate};
@@ -19,7 +20,11 @@ pub async fn find(state: &AppState, who: &str) -> Result<Option<User>> {
         let email = EmailAddress::parse(who)?;
         users::find_by_email(state, &email).await
     } else {
-        users::load(state, who).await
+        // Not a user id at all: nobody by that name, as before.
+        match UserId::parse(who) {
+            Some(id) => users::load(state, &id).await,
+            None => Ok(None),
+        }
     }
 }
 
@@ -59,7 +64,8 @@ pub async fn create(state: &AppState, email: &str, name: &str, password: String)
         &context,
     )
     .await?;
-    let user_id = answer.user.id.clone();
+    let user_id = UserId::parse(&answer.user.id)
+        .ok_or_else(|| Error::internal("sign-up answered a user id that is not a UUID"))?;
     sessions::revoke_all_except(state, &user_id, None).await?;
     audit::admin_action(&user_id, "created");
     users::require(state, &user_id).await
@@ -98,7 +104,10 @@ pub async fn revoke_sessions(
 ) -> Result<(User, usize)> {
     let user = require(state, who).await?;
     let ended = match session_id {
-        Some(id) => usize::from(sessions::revoke(state, &user.id, id).await?),
+        Some(id) => match SessionId::parse(id) {
+            Some(id) => usize::from(sessions::revoke(state, &user.id, &id).await?),
+            None => 0,
+        },
         None => sessions::revoke_all_except(state, &user.id, None).await?,
     };
     if ended > 0 {

@@ -7,7 +7,7 @@ use crate::domain::MalformedItem;
 use crate::domain::api_keys::{
     API_KEY_AMR, ApiKeyRecord, DEFAULT_SCOPES, MAX_NAME_CHARS, MAX_SCOPES, NewApiKey, is_scope_name,
 };
-use crate::domain::ids::ApiKeyId;
+use crate::domain::ids::{ApiKeyId, UserId};
 use crate::domain::keys;
 use crate::domain::plans::Plan;
 use crate::domain::sessions::{ClaimsSnapshot, token_hash};
@@ -98,7 +98,7 @@ pub struct ApiKeySummary {
 impl ApiKeySummary {
     fn of(record: &ApiKeyRecord) -> Self {
         Self {
-            id: record.id.clone(),
+            id: record.id.to_string(),
             name: record.name.clone(),
             prefix: record.prefix.clone(),
             scopes: record.scopes.clone(),
@@ -144,7 +144,7 @@ fn checked_scopes(scopes: Option<Vec<String>>) -> Result<Vec<String>> {
 /// Mint a key for `user_id`: two round trips (the owner, for the claims snapshot; the put).
 pub async fn create(
     state: &AppState,
-    user_id: &str,
+    user_id: &UserId,
     request: NewKeyRequest,
 ) -> Result<CreatedApiKey> {
     let now = state.clock.unix();
@@ -167,7 +167,7 @@ pub async fn create(
     let mut snapshot = ClaimsSnapshot::of(&user, &[API_KEY_AMR], 1);
     snapshot.scope = scopes.join(" ");
     let record = ApiKeyRecord {
-        id: ApiKeyId::generate(state.random.as_ref()).to_string(),
+        id: ApiKeyId::generate(state.random.as_ref()),
         user_id: user.id.clone(),
         name,
         prefix: new.display_prefix,
@@ -188,7 +188,7 @@ pub async fn create(
 }
 
 /// The user's live keys, oldest first (one GSI1 query).
-pub async fn list(state: &AppState, user_id: &str) -> Result<Vec<ApiKeySummary>> {
+pub async fn list(state: &AppState, user_id: &UserId) -> Result<Vec<ApiKeySummary>> {
     let now = state.clock.unix();
     let mut records = records_of(state, user_id, "").await?;
     records.retain(|(_, record)| record.is_live(now));
@@ -199,7 +199,7 @@ pub async fn list(state: &AppState, user_id: &str) -> Result<Vec<ApiKeySummary>>
 /// The user's key records and their hashes; `id_prefix` narrows by id.
 pub(crate) async fn records_of(
     state: &AppState,
-    user_id: &str,
+    user_id: &UserId,
     id_prefix: &str,
 ) -> Result<Vec<(String, ApiKeyRecord)>> {
     let (gsi1pk, sk_prefix) = keys::api_key_gsi1(user_id, id_prefix);
@@ -216,11 +216,11 @@ pub(crate) async fn records_of(
 }
 
 /// Revoke one of the user's keys: the item is deleted, so the next request with it fails.
-pub async fn revoke(state: &AppState, user_id: &str, key_id: &str) -> Result<()> {
-    let found = records_of(state, user_id, key_id)
+pub async fn revoke(state: &AppState, user_id: &UserId, key_id: &ApiKeyId) -> Result<()> {
+    let found = records_of(state, user_id, key_id.as_str())
         .await?
         .into_iter()
-        .find(|(_, record)| record.id == key_id);
+        .find(|(_, record)| record.id == *key_id);
     let Some((hash, _)) = found else {
         return Err(ApiKeyError::NotFound);
     };
@@ -239,7 +239,7 @@ pub async fn revoke(state: &AppState, user_id: &str, key_id: &str) -> Result<()>
 /// A key that authenticated: its id and the claims it acts with.
 #[derive(Clone, Debug)]
 pub struct KeyCaller {
-    pub key_id: String,
+    pub key_id: ApiKeyId,
     pub claims: AccessClaims,
 }
 
@@ -302,7 +302,7 @@ fn claims_of(state: &AppState, record: &ApiKeyRecord, now: i64) -> AccessClaims 
             .min(now.saturating_add(lifetime)),
         iat: now,
         nbf: now,
-        jti: record.id.clone(),
+        jti: record.id.to_string(),
         sid: format!("api_key:{}", record.id),
         scope: record.scopes.join(" "),
         org: snapshot.org.clone(),

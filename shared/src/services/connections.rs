@@ -11,6 +11,7 @@
 //! winner has stored the new tokens (or the lease lapses, when a crashed winner is replaced).
 //! A provider that refuses the refresh token marks the connection `reconnect_required`.
 
+use crate::domain::ids::UserId;
 use std::time::Duration;
 
 use secrecy::{ExposeSecret, SecretString};
@@ -118,7 +119,7 @@ type Result<T, E = ConnectionError> = std::result::Result<T, E>;
 /// What a pending connection flow remembers.
 #[derive(Serialize, Deserialize)]
 struct FlowPayload {
-    user_id: String,
+    user_id: UserId,
     #[serde(default)]
     redirect_to: Option<String>,
 }
@@ -235,7 +236,7 @@ fn oauth_of(provider: &Provider) -> Result<&OAuthClient> {
 /// `GET /auth/connect/{provider}`: the authorization URL (state + PKCE, filed for 10 minutes).
 pub async fn connect(
     state: &AppState,
-    user_id: &str,
+    user_id: &UserId,
     provider: &str,
     redirect_to: Option<&str>,
 ) -> Result<ConnectStarted> {
@@ -258,13 +259,13 @@ pub async fn connect(
 pub async fn finish(
     state: &AppState,
     path_provider: Option<&str>,
-    caller: Option<&str>,
+    caller: Option<&UserId>,
     code: &str,
     state_param: &str,
 ) -> Result<Connected> {
     let flow = oauth_flow::consume::<FlowPayload>(state, state_param, PURPOSE).await?;
     if path_provider.is_some_and(|p| p != flow.provider)
-        || caller.is_some_and(|c| c != flow.payload.user_id)
+        || caller.is_some_and(|c| *c != flow.payload.user_id)
     {
         return Err(FlowError::InvalidState.into());
     }
@@ -352,7 +353,7 @@ async fn github_email(
 }
 
 /// `GET /auth/connected`: the caller's connections, never a token.
-pub async fn connected(state: &AppState, user_id: &str) -> Result<ConnectedApps> {
+pub async fn connected(state: &AppState, user_id: &UserId) -> Result<ConnectedApps> {
     let items = state
         .table
         .query(&keys::user_partition(user_id), keys::CONNECTION_PREFIX)
@@ -375,7 +376,7 @@ pub async fn connected(state: &AppState, user_id: &str) -> Result<ConnectedApps>
 
 /// `POST /auth/disconnect/{provider}`: revoke at the provider when it has a revocation endpoint
 /// (best effort), then delete the stored tokens in any case.
-pub async fn disconnect(state: &AppState, user_id: &str, provider_id: &str) -> Result<()> {
+pub async fn disconnect(state: &AppState, user_id: &UserId, provider_id: &str) -> Result<()> {
     if !is_provider_id(provider_id) {
         return Err(ConnectionError::NotConnected);
     }
@@ -433,22 +434,23 @@ pub async fn valid_token(
         });
     }
     let user_id = match user_id.map(str::trim).filter(|u| !u.is_empty()) {
-        Some(other) if other != caller.sub => {
+        Some(other) if other != caller.sub.as_str() => {
             if !is_administrator(state, caller) {
                 return Err(ConnectionError::NotAdministrator);
             }
-            other
+            // Not a user id at all: nobody has such a connection.
+            UserId::parse(other).ok_or(ConnectionError::NotConnected)?
         }
-        _ => caller.sub.as_str(),
+        _ => caller.sub.clone(),
     };
     if !is_provider_id(provider_id) {
         return Err(ConnectionError::NotConnected);
     }
     let owner = Owner {
-        user_id,
+        user_id: &user_id,
         provider: provider_id,
     };
-    let key = keys::connection(user_id, provider_id);
+    let key = keys::connection(&user_id, provider_id);
     let deadline = tokio::time::Instant::now() + WAIT_FOR_REFRESH;
     let mut pause = Duration::from_millis(25);
     loop {
@@ -614,7 +616,7 @@ async fn refresh_with_provider(
 
 async fn encrypt_tokens(
     state: &AppState,
-    user_id: &str,
+    user_id: &UserId,
     provider: &str,
     tokens: &ConnectionTokens,
 ) -> Result<String> {
@@ -652,7 +654,7 @@ async fn decrypt_tokens(
 
 /// Whose connection an item is, as the request named it.
 struct Owner<'a> {
-    user_id: &'a str,
+    user_id: &'a UserId,
     provider: &'a str,
 }
 

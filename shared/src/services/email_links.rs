@@ -14,6 +14,7 @@
 
 use crate::audit;
 use crate::domain::emails::EmailAddress;
+use crate::domain::ids::UserId;
 use crate::domain::keys;
 use crate::domain::one_time_token::{Purpose, lifetime_in_words};
 use crate::domain::users::{EmailClaim, User};
@@ -203,7 +204,7 @@ pub async fn redeem_magic_code(state: &AppState, email: &EmailAddress, code: &st
 /// already verified gets no mail; the answer is the same.
 pub async fn send_verification(
     state: &AppState,
-    user_id: &str,
+    user_id: &UserId,
     email: Option<&EmailAddress>,
 ) -> Result<()> {
     let user = users::load(state, user_id)
@@ -286,12 +287,8 @@ pub async fn forgot_password(
     Ok(())
 }
 
-/// The user id under which tokens for addresses without an account are written. No user has it
-/// (ids are UUIDs), so such a token or code is refused when presented, like any unknown one.
-const NO_ACCOUNT: &str = "no-account";
-
 /// The account holding the address, read with the same two reads whether or not there is one
-/// (the claim, then a user: the holder, or the `NO_ACCOUNT` user that never exists).
+/// (the claim, then a user: the holder, or the `UserId::no_account()` user that never exists).
 async fn holder_of_address(state: &AppState, email: &EmailAddress) -> Result<Option<User>> {
     let claim = state
         .table
@@ -299,20 +296,28 @@ async fn holder_of_address(state: &AppState, email: &EmailAddress) -> Result<Opt
         .await?;
     let user_id = match claim {
         Some(item) => EmailClaim::from_item(item)?.user_id,
-        None => NO_ACCOUNT.to_owned(),
+        None => UserId::no_account(),
     };
     users::load(state, &user_id).await
 }
 
 /// For an address without an account, the same work as a real link: a token of the same shape
-/// (issued to `NO_ACCOUNT`, so it signs nobody in) and a mail, the "no account" notice.
+/// (issued to `UserId::no_account()`, so it signs nobody in) and a mail, the "no account" notice.
 async fn notify_no_account(
     state: &AppState,
     purpose: Purpose,
     email: &EmailAddress,
     with_code: bool,
 ) -> Result<()> {
-    one_time_tokens::issue(state, purpose, NO_ACCOUNT, email.as_str(), None, with_code).await?;
+    one_time_tokens::issue(
+        state,
+        purpose,
+        &UserId::no_account(),
+        email.as_str(),
+        None,
+        with_code,
+    )
+    .await?;
     if !state.config.notify_unknown_addresses {
         tracing::info!(
             purpose = purpose.as_str(),
@@ -321,7 +326,7 @@ async fn notify_no_account(
         return Ok(());
     }
     let notice = User {
-        id: NO_ACCOUNT.to_owned(),
+        id: UserId::no_account(),
         email: email.as_str().to_owned(),
         email_normalized: email.normalized().to_owned(),
         email_verified: false,

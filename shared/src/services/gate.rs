@@ -42,8 +42,8 @@ impl Allowed {
 
     fn of(claims: &AccessClaims) -> Self {
         Self {
-            sub: claims.sub.clone(),
-            org: claims.org.clone(),
+            sub: claims.sub.to_string(),
+            org: claims.org.as_ref().map(String::from),
             plan: claims.plan.clone(),
             features: claims.features.clone(),
             amr: claims.amr.clone(),

@@ -16,7 +16,7 @@ use subtle::ConstantTimeEq;
 use utoipa::ToSchema;
 
 use crate::domain::emails::EmailAddress;
-use crate::domain::ids::InboxId;
+use crate::domain::ids::{InboxId, UserId, WorkspaceId};
 use crate::domain::inboxes::{
     CONFIRMATION_HASH_ATTRIBUTE, CONFIRMATION_TTL_SECONDS, Credentials, FORM_FLOW_KIND,
     FORM_TTL_SECONDS, FormFlow, Inbox, InboxStatus, Provider, ServerSettings, check_server,
@@ -42,8 +42,8 @@ const UNCONFIRMED_GRACE_SECONDS: i64 = 24 * 3600;
 /// The workspace an inbox belongs to and the user acting for it.
 #[derive(Clone, Debug)]
 pub struct Owner {
-    pub workspace_id: String,
-    pub user_id: String,
+    pub workspace_id: WorkspaceId,
+    pub user_id: UserId,
 }
 
 /// What connecting an inbox asks for besides its credentials.
@@ -255,7 +255,7 @@ pub async fn create_pending(
         new.confirmation_redirect_url.as_deref(),
     );
     let inbox = Inbox {
-        inbox_id: InboxId::generate(state.random.as_ref()).to_string(),
+        inbox_id: InboxId::generate(state.random.as_ref()),
         workspace_id: owner.workspace_id.clone(),
         created_by: owner.user_id.clone(),
         human_user_id: new.human_user_id,
@@ -283,7 +283,7 @@ pub async fn create_pending(
     state.table.put(item, Some(Condition::NotExists)).await?;
     deliver_confirmation(state, &inbox, token.secret()).await;
     Ok(PendingInbox {
-        inbox_id: inbox.inbox_id,
+        inbox_id: inbox.inbox_id.into(),
         email_address: inbox.email_address,
         status: inbox.status,
         confirmation_sent_at: timestamp(now),
@@ -301,7 +301,7 @@ pub async fn create_active(
 ) -> Result<Inbox> {
     let now = state.clock.unix();
     let inbox = Inbox {
-        inbox_id: InboxId::generate(state.random.as_ref()).to_string(),
+        inbox_id: InboxId::generate(state.random.as_ref()),
         workspace_id: owner.workspace_id.clone(),
         created_by: owner.user_id.clone(),
         human_user_id: new.human_user_id,
@@ -385,31 +385,33 @@ async fn deliver_confirmation(state: &AppState, inbox: &Inbox, secret: &str) {
 /// The inbox under `inbox_id`, if it is live and (when a workspace is named) belongs to it.
 async fn find(
     state: &AppState,
-    inbox_id: &str,
-    workspace_id: Option<&str>,
+    inbox_id: &InboxId,
+    workspace_id: Option<&WorkspaceId>,
 ) -> Result<Option<Inbox>> {
-    let Some(id) = InboxId::parse(inbox_id) else {
-        return Ok(None);
-    };
-    let Some(item) = state.table.get(&keys::inbox(id.as_str())).await? else {
+    let Some(item) = state.table.get(&keys::inbox(inbox_id)).await? else {
         return Ok(None);
     };
     let inbox = Inbox::from_item(item)?;
     Ok(workspace_id
-        .is_none_or(|workspace| workspace == inbox.workspace_id)
+        .is_none_or(|workspace| *workspace == inbox.workspace_id)
         .then_some(inbox))
 }
 
 /// Spend a confirmation token: the inbox turns `active`. `workspace_id` is the caller's when
 /// the platform confirms (another workspace's inbox: `404`); the emailed link names none, the
-/// token being its proof.
+/// token being its proof. `inbox_id` is `None` when the client's id is no inbox id at all: it is
+/// answered as an unknown inbox.
 pub async fn confirm(
     state: &AppState,
-    inbox_id: &str,
+    inbox_id: Option<&InboxId>,
     secret: &str,
-    workspace_id: Option<&str>,
+    workspace_id: Option<&WorkspaceId>,
 ) -> Result<ConfirmedInbox> {
-    let inbox = match find(state, inbox_id, workspace_id).await? {
+    let found = match inbox_id {
+        Some(inbox_id) => find(state, inbox_id, workspace_id).await?,
+        None => None,
+    };
+    let inbox = match found {
         Some(inbox) => inbox,
         // The platform hears 404 for no such inbox and for another workspace's alike; an inbox
         // that lapsed unconfirmed reads the same.
@@ -459,7 +461,7 @@ pub async fn confirm(
     Ok(ConfirmedInbox {
         confirmed_at: timestamp(now),
         email_address: inbox.email_address,
-        inbox_id: inbox.inbox_id,
+        inbox_id: inbox.inbox_id.into(),
         provider: inbox.provider,
         status: InboxStatus::Active,
         redirect: inbox.confirmation_redirect_url,
@@ -467,7 +469,7 @@ pub async fn confirm(
 }
 
 /// The inboxes of a workspace, oldest first.
-pub async fn list(state: &AppState, workspace_id: &str) -> Result<Vec<InboxSummary>> {
+pub async fn list(state: &AppState, workspace_id: &WorkspaceId) -> Result<Vec<InboxSummary>> {
     let items = state
         .table
         .query_gsi1(&keys::inboxes_gsi1_partition(workspace_id), "HUMAN#")
@@ -481,7 +483,7 @@ pub async fn list(state: &AppState, workspace_id: &str) -> Result<Vec<InboxSumma
         .into_iter()
         .map(|inbox| InboxSummary {
             created_at: timestamp(inbox.created_at),
-            inbox_id: inbox.inbox_id,
+            inbox_id: inbox.inbox_id.into(),
             email_address: inbox.email_address,
             provider: inbox.provider,
             status: inbox.status,
@@ -491,17 +493,14 @@ pub async fn list(state: &AppState, workspace_id: &str) -> Result<Vec<InboxSumma
 }
 
 /// Delete an inbox of the workspace, its encrypted credentials with it.
-pub async fn delete(state: &AppState, workspace_id: &str, inbox_id: &str) -> Result<()> {
-    let Some(id) = InboxId::parse(inbox_id) else {
-        return Err(InboxError::NotFound.into());
-    };
+pub async fn delete(state: &AppState, workspace_id: &WorkspaceId, id: &InboxId) -> Result<()> {
     match state
         .table
         .delete(
-            &keys::inbox(id.as_str()),
+            &keys::inbox(id),
             Some(Condition::Equals(
                 "workspace_id".into(),
-                Value::String(workspace_id.to_owned()),
+                workspace_id.into(),
             )),
         )
         .await
@@ -616,8 +615,8 @@ pub const GOOGLE_DEFAULT_SCOPES: [&str; 3] = ["https://mail.google.com/", "openi
 /// What the Google flow carries from `/auth/url` to the callback.
 #[derive(Clone, Debug, Serialize, serde::Deserialize)]
 pub struct GoogleFlow {
-    pub workspace_id: String,
-    pub user_id: String,
+    pub workspace_id: WorkspaceId,
+    pub user_id: UserId,
     pub human_user_id: String,
     pub scopes: Vec<String>,
     #[serde(default)]
@@ -780,7 +779,7 @@ pub async fn finish_google(
         ConfirmedInbox {
             confirmed_at: timestamp(now),
             email_address: inbox.email_address,
-            inbox_id: inbox.inbox_id,
+            inbox_id: inbox.inbox_id.into(),
             provider: inbox.provider,
             status: inbox.status,
             redirect: None,

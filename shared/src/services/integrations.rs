@@ -12,6 +12,7 @@
 //!   stored ones, an omitted `oauth.client_secret` keeps the stored secret.
 //! - A provider API key may be stored only for a provider in the registry (`404` otherwise).
 
+use crate::domain::ids::UserId;
 use std::collections::BTreeMap;
 
 use secrecy::{ExposeSecret, SecretString};
@@ -900,7 +901,12 @@ fn check_categories(categories: Vec<String>) -> Result<Vec<String>> {
 
 /// `POST /auth/apikeys/{providerId}`: store (or replace) the caller's key for a provider,
 /// encrypted under `{user, provider, purpose}`.
-pub async fn store_key(state: &AppState, user_id: &str, provider: &str, key: &str) -> Result<()> {
+pub async fn store_key(
+    state: &AppState,
+    user_id: &UserId,
+    provider: &str,
+    key: &str,
+) -> Result<()> {
     let key = key.trim();
     if key.is_empty() || key.chars().count() > MAX_PROVIDER_KEY_CHARS {
         return Err(invalid(
@@ -932,7 +938,11 @@ pub async fn store_key(state: &AppState, user_id: &str, provider: &str, key: &st
 }
 
 /// `GET /auth/apikeys/{providerId}`: the caller's own key, decrypted.
-pub async fn read_key(state: &AppState, user_id: &str, provider: &str) -> Result<ProviderApiKey> {
+pub async fn read_key(
+    state: &AppState,
+    user_id: &UserId,
+    provider: &str,
+) -> Result<ProviderApiKey> {
     if !is_provider_id(provider) {
         return Err(IntegrationError::NoKey);
     }

@@ -16,6 +16,7 @@
 //!   is counted first (one atomic add, which decides) and given back unless the code was wrong:
 //!   a replayed code is not a guess.
 
+use crate::domain::ids::{SessionId, UserId};
 use serde::Serialize;
 
 use crate::audit;
@@ -193,7 +194,7 @@ pub struct Enrolment {
 
 /// `POST /auth/mfa/setup`: a new secret, pending until a code from it is confirmed. Setting up
 /// again before confirming replaces the pending secret.
-pub async fn setup(state: &AppState, user_id: &str) -> Result<Enrolment> {
+pub async fn setup(state: &AppState, user_id: &UserId) -> Result<Enrolment> {
     let (user, existing) = tokio::join!(require_user(state, user_id), load_record(state, user_id));
     let (user, existing) = (user?, existing?);
     if existing.as_ref().is_some_and(MfaRecord::is_enabled) {
@@ -256,11 +257,11 @@ pub struct RecoveryCodes {
 /// user's `mfa_enabled`.
 pub async fn confirm(
     state: &AppState,
-    user_id: &str,
+    user_id: &UserId,
     code: &str,
     context: &SessionContext,
 ) -> Result<RecoveryCodes> {
-    let windows = [MFA_FAILURES_PER_ACCOUNT.window(user_id, state.clock.unix())];
+    let windows = [MFA_FAILURES_PER_ACCOUNT.window(user_id.as_str(), state.clock.unix())];
     counted(
         state,
         &windows,
@@ -271,7 +272,7 @@ pub async fn confirm(
 
 async fn confirm_counted(
     state: &AppState,
-    user_id: &str,
+    user_id: &UserId,
     code: &str,
     context: &SessionContext,
     windows: &[Window; 1],
@@ -340,7 +341,7 @@ pub async fn verify(
 /// The security event of a second-factor attempt: the sign-in succeeded (at `aal: 2`) or failed
 /// with the code answered.
 fn second_factor_outcome(
-    user_id: &str,
+    user_id: &UserId,
     method: &'static str,
     answer: Result<AuthResponse>,
     amr: &[&str],
@@ -402,7 +403,7 @@ pub async fn step_up(
     code: &str,
     context: &SessionContext,
 ) -> Result<AuthResponse> {
-    let windows = [MFA_FAILURES_PER_ACCOUNT.window(&caller.sub, state.clock.unix())];
+    let windows = [MFA_FAILURES_PER_ACCOUNT.window(caller.sub.as_str(), state.clock.unix())];
     counted(
         state,
         &windows,
@@ -430,12 +431,17 @@ async fn step_up_counted(
     let step = totp_step(state, &user, &record, code).await?;
     let amr = with_method(&caller.amr, TOTP_AMR);
     let amr: Vec<&str> = amr.iter().map(String::as_str).collect();
+    // A token we signed names a session; a `sid` that is not one names no session, which the
+    // transaction would refuse as it refuses a session that ended.
+    let Some(session_id) = SessionId::parse(&caller.sid) else {
+        return Err(MfaError::CodeAlreadyUsed.into());
+    };
     let prepared = sessions::prepare(state, &user, &amr, 2, context).await?;
     let mut writes = vec![
         advance_step(&record, step),
         // The stepped-up session replaces the caller's: its refresh token can no longer rotate.
         Write::Delete {
-            key: keys::session(&caller.sub, &caller.sid),
+            key: keys::session(&caller.sub, &session_id),
             condition: Some(Condition::Exists),
         },
     ];
@@ -533,7 +539,7 @@ pub async fn disable(
     // Only a presented code is a guess to count.
     let windows: Vec<Window> = code
         .iter()
-        .map(|_| MFA_FAILURES_PER_ACCOUNT.window(&caller.sub, state.clock.unix()))
+        .map(|_| MFA_FAILURES_PER_ACCOUNT.window(caller.sub.as_str(), state.clock.unix()))
         .collect();
     counted(
         state,
@@ -652,7 +658,7 @@ pub struct MfaStatus {
 }
 
 /// The user's MFA status (two reads in parallel).
-pub async fn status(state: &AppState, user_id: &str) -> Result<MfaStatus> {
+pub async fn status(state: &AppState, user_id: &UserId) -> Result<MfaStatus> {
     let (record, codes) = tokio::join!(
         load_record(state, user_id),
         recovery_code_keys(state, user_id)
@@ -685,7 +691,7 @@ pub fn require_second_factor(user: &User, caller_aal: u8) -> Result<()> {
     Ok(())
 }
 
-async fn load_record(state: &AppState, user_id: &str) -> Result<Option<MfaRecord>> {
+async fn load_record(state: &AppState, user_id: &UserId) -> Result<Option<MfaRecord>> {
     state
         .table
         .get(&keys::mfa(user_id))
@@ -702,7 +708,7 @@ fn enabled(record: Option<MfaRecord>) -> Result<MfaRecord> {
 }
 
 /// The keys of the user's unspent recovery codes.
-async fn recovery_code_keys(state: &AppState, user_id: &str) -> Result<Vec<crate::ports::Key>> {
+async fn recovery_code_keys(state: &AppState, user_id: &UserId) -> Result<Vec<crate::ports::Key>> {
     let items = state
         .table
         .query(&keys::user_partition(user_id), keys::RECOVERY_PREFIX)
@@ -710,7 +716,7 @@ async fn recovery_code_keys(state: &AppState, user_id: &str) -> Result<Vec<crate
     Ok(items.iter().filter_map(crate::ports::Key::of).collect())
 }
 
-fn recovery_code_puts(user_id: &str, codes: &[String], now: i64) -> Vec<Write> {
+fn recovery_code_puts(user_id: &UserId, codes: &[String], now: i64) -> Vec<Write> {
     codes
         .iter()
         .filter_map(|code| normalize_recovery_code(code))
@@ -766,7 +772,7 @@ fn token_windows(state: &AppState, claims: &MfaTokenClaims) -> [Window; 2] {
     let now = state.clock.unix();
     [
         MFA_FAILURES_PER_TOKEN.window(&claims.jti, now),
-        MFA_FAILURES_PER_ACCOUNT.window(&claims.sub, now),
+        MFA_FAILURES_PER_ACCOUNT.window(claims.sub.as_str(), now),
     ]
 }
 
@@ -800,7 +806,7 @@ fn refuse_over_limit(now: i64, windows: &[Window], counts: &[i64]) -> Result<()>
     const _: () = assert!(MFA_FAILURES_PER_TOKEN.max == MFA_FAILURES_PER_ACCOUNT.max);
     for (window, count) in windows.iter().zip(counts) {
         if *count > MFA_FAILURES_PER_ACCOUNT.max {
-            return Err(window.exceeded(now));
+            return Err(window.exceeded(now).into());
         }
     }
     Ok(())

@@ -3,6 +3,7 @@
 //! conditional delete in one transaction, so a token works exactly once even when twenty requests
 //! race for it. Records and rules are in `domain::one_time_token`, keys in `domain::keys`.
 
+use crate::domain::ids::UserId;
 use crate::domain::keys;
 use crate::domain::one_time_token::{
     CodeRecord, CurrentToken, MAX_CODE_ATTEMPTS, OneTimeToken, Purpose, TokenRecord, code_matches,
@@ -60,7 +61,7 @@ pub struct Issued {
 /// What a redeemed token was issued for.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Redeemed {
-    pub user_id: String,
+    pub user_id: UserId,
     /// The address the token was mailed to, as given.
     pub email: String,
     /// The allow-listed redirect stored with the token, if any.
@@ -82,7 +83,7 @@ pub fn invalid_code() -> Error {
 pub async fn issue(
     state: &AppState,
     purpose: Purpose,
-    user_id: &str,
+    user_id: &UserId,
     email: &str,
     redirect: Option<&str>,
     with_code: bool,
@@ -288,7 +289,7 @@ fn live_token(state: &AppState, purpose: Purpose, item: crate::ports::Item) -> O
 }
 
 /// Delete the token and the user's pointer to it, each only if still there and current.
-fn consume_writes(token_hash: &str, purpose: Purpose, user_id: &str) -> Vec<Write> {
+fn consume_writes(token_hash: &str, purpose: Purpose, user_id: &UserId) -> Vec<Write> {
     vec![
         Write::Delete {
             key: keys::one_time_token(token_hash),

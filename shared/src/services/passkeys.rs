@@ -27,6 +27,7 @@
 //! challenge consumed while the credential is looked up; the user; one transaction that moves the
 //! counter and starts the session).
 
+use crate::domain::ids::{PasskeyId, UserId};
 use serde::Serialize;
 use webauthn_rs::Webauthn;
 use webauthn_rs::prelude::{
@@ -135,7 +136,7 @@ pub struct PasskeyView {
 impl PasskeyView {
     fn of(record: &PasskeyRecord) -> Self {
         Self {
-            id: record.id.clone(),
+            id: record.id.to_string(),
             name: record.name.clone(),
             created_at: timestamp(record.created_at),
             last_used_at: record.last_used_at.map(timestamp),
@@ -151,8 +152,8 @@ fn relying_party(state: &AppState) -> Result<Webauthn> {
         .map_err(Error::internal)
 }
 
-fn user_uuid(user_id: &str) -> Result<Uuid> {
-    Uuid::parse_str(user_id).map_err(|_| Error::internal("a user id is not a UUID"))
+fn user_uuid(user_id: &UserId) -> Result<Uuid> {
+    Uuid::parse_str(user_id.as_str()).map_err(|_| Error::internal("a user id is not a UUID"))
 }
 
 fn base64url(bytes: &[u8]) -> String {
@@ -168,7 +169,7 @@ fn base64url_decode(text: &str) -> Option<Vec<u8>> {
 }
 
 /// The user's passkeys, oldest first.
-pub async fn records(state: &AppState, user_id: &str) -> Result<Vec<PasskeyRecord>> {
+pub async fn records(state: &AppState, user_id: &UserId) -> Result<Vec<PasskeyRecord>> {
     let items = state
         .table
         .query(&keys::user_partition(user_id), keys::PASSKEY_PREFIX)
@@ -182,7 +183,7 @@ pub async fn records(state: &AppState, user_id: &str) -> Result<Vec<PasskeyRecor
 }
 
 /// `GET /auth/passkeys`.
-pub async fn list(state: &AppState, user_id: &str) -> Result<Vec<PasskeyView>> {
+pub async fn list(state: &AppState, user_id: &UserId) -> Result<Vec<PasskeyView>> {
     Ok(records(state, user_id)
         .await?
         .iter()
@@ -191,21 +192,21 @@ pub async fn list(state: &AppState, user_id: &str) -> Result<Vec<PasskeyView>> {
 }
 
 /// How many passkeys a user has (for `/auth/me`).
-pub async fn count(state: &AppState, user_id: &str) -> Result<u32> {
+pub async fn count(state: &AppState, user_id: &UserId) -> Result<u32> {
     Ok(records(state, user_id).await?.len() as u32)
 }
 
 fn new_challenge(
     state: &AppState,
     purpose: Purpose,
-    user_id: Option<&str>,
+    user_id: Option<&UserId>,
     ceremony_state: &impl Serialize,
 ) -> Result<ChallengeRecord> {
     let id = Uuid::new_v4().to_string();
     Ok(ChallengeRecord {
         id,
         binding: purpose.binding(user_id),
-        user_id: user_id.map(str::to_owned),
+        user_id: user_id.cloned(),
         state: serde_json::to_string(ceremony_state).map_err(Error::internal_cause)?,
         expires_at: state.clock.unix() + CHALLENGE_SECONDS,
     })
@@ -224,7 +225,7 @@ async fn consume_challenge(
     state: &AppState,
     challenge_id: &str,
     purpose: Purpose,
-    user_id: Option<&str>,
+    user_id: Option<&UserId>,
 ) -> Result<ChallengeRecord> {
     // Not a UUID: never one of ours (and never a key built from arbitrary text).
     let challenge_id = Uuid::parse_str(challenge_id)
@@ -331,7 +332,7 @@ pub async fn register(
     let now = state.clock.unix();
     let flags = CredentialFlags::of(&passkey)?;
     let record = PasskeyRecord {
-        id: Uuid::new_v4().to_string(),
+        id: PasskeyId::generate(state.random.as_ref()),
         user_id: user.id.clone(),
         name: name.unwrap_or_else(|| default_name(now)),
         credential_id: base64url(passkey.cred_id()),
@@ -394,15 +395,15 @@ impl CredentialFlags {
 }
 
 /// A refusal by the relying party: logged (what failed, never the credential), answered 401.
-fn rejected(user_id: &str, ceremony: &str, error: &WebauthnError) -> Error {
+fn rejected(user_id: &UserId, ceremony: &str, error: &WebauthnError) -> Error {
     if matches!(error, WebauthnError::CredentialPossibleCompromise) {
         tracing::warn!(
-            user_id,
+            user_id = user_id.as_str(),
             ceremony,
             "passkey refused: its signature counter did not move forward (a cloned authenticator?)"
         );
     } else {
-        tracing::info!(user_id, ceremony, %error, "passkey refused");
+        tracing::info!(user_id = user_id.as_str(), ceremony, %error, "passkey refused");
     }
     PasskeyError::Rejected.into()
 }
@@ -427,7 +428,7 @@ pub async fn login_challenge(state: &AppState, email: Option<&EmailAddress>) -> 
             .map(|claim| claim.user_id),
         None => None,
     };
-    let challenge = new_challenge(state, Purpose::Login, user_id.as_deref(), &authentication)?;
+    let challenge = new_challenge(state, Purpose::Login, user_id.as_ref(), &authentication)?;
     if let Some(user_id) = &user_id {
         let (passkeys, stored) =
             tokio::join!(records(state, user_id), store_challenge(state, &challenge));
@@ -545,7 +546,7 @@ fn passkey_used(
 pub async fn delete(
     state: &AppState,
     caller: &AccessClaims,
-    passkey_id: &str,
+    passkey_id: &PasskeyId,
     context: &SessionContext,
 ) -> Result<()> {
     // Identities are listed through GSI1 under the user (the oauth group's records).
@@ -555,7 +556,7 @@ pub async fn delete(
         crate::services::social::list(state, &caller.sub),
     );
     let (user, passkeys, identities) = (user?, passkeys?, identities?);
-    let Some(record) = passkeys.iter().find(|record| record.id == passkey_id) else {
+    let Some(record) = passkeys.iter().find(|record| record.id == *passkey_id) else {
         return Err(PasskeyError::NotFound.into());
     };
     require_second_factor(&user, caller.aal)?;
@@ -577,7 +578,7 @@ pub async fn delete(
         Err(StoreError::ConditionFailed) => return Err(PasskeyError::NotFound.into()),
         Err(error) => return Err(error.into()),
     }
-    tracing::info!(user_id = %user.id, passkey_id, "passkey removed");
+    tracing::info!(user_id = %user.id, %passkey_id, "passkey removed");
     notify(state, &user, Notice::PasskeyRemoved, context).await;
     Ok(())
 }

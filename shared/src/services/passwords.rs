@@ -18,7 +18,41 @@ use tokio::sync::{Semaphore, oneshot};
 
 use crate::config::Argon2Params;
 use crate::domain::passwords::Password;
-use crate::{AppState, Error, Result};
+use crate::error::Cause;
+use crate::{AppState, Error};
+
+/// How hashing or verifying a password failed (never because the password was wrong: that is
+/// `verify`'s `false`).
+#[derive(Debug, thiserror::Error)]
+pub enum PasswordHashError {
+    /// Every hashing slot stayed taken for the whole wait: `503` with `Retry-After` at the edge.
+    #[error("every password-hashing slot is taken")]
+    Overloaded { retry_after: u64 },
+    #[error("argon2 parameters")]
+    Parameters(#[source] argon2::Error),
+    #[error("argon2 hashing failed")]
+    Hashing(#[source] Cause),
+    #[error("the password-hashing slots are closed")]
+    SlotsClosed,
+    #[error("the password-hashing threads are gone")]
+    ThreadsGone,
+    /// The job ended without an answer (it panicked).
+    #[error("a password-hashing job failed")]
+    JobFailed,
+}
+
+impl From<PasswordHashError> for Error {
+    fn from(error: PasswordHashError) -> Self {
+        match error {
+            PasswordHashError::Overloaded { retry_after } => {
+                Error::overloaded(retry_after, error.to_string())
+            }
+            other => Error::internal_cause(other),
+        }
+    }
+}
+
+pub type Result<T, E = PasswordHashError> = std::result::Result<T, E>;
 
 const SALT_BYTES: usize = 16;
 
@@ -37,7 +71,7 @@ fn params_of(params: Argon2Params) -> Result<Params> {
         params.parallelism,
         None,
     )
-    .map_err(|e| Error::internal(format!("argon2 parameters: {e}")))
+    .map_err(PasswordHashError::Parameters)
 }
 
 /// One hashing thread's argon2 working memory (19 MiB with the default parameters), allocated on
@@ -127,12 +161,11 @@ impl HashPool {
     ) -> Result<T> {
         let slot = match tokio::time::timeout(self.wait, self.slots.clone().acquire_owned()).await {
             Ok(Ok(slot)) => slot,
-            Ok(Err(_)) => return Err(Error::internal("the password-hashing slots are closed")),
+            Ok(Err(_)) => return Err(PasswordHashError::SlotsClosed),
             Err(_) => {
-                return Err(Error::overloaded(
-                    RETRY_AFTER_SECONDS,
-                    "every password-hashing slot is taken",
-                ));
+                return Err(PasswordHashError::Overloaded {
+                    retry_after: RETRY_AFTER_SECONDS,
+                });
             }
         };
         let (answer, answered) = oneshot::channel();
@@ -146,10 +179,8 @@ impl HashPool {
         });
         self.jobs
             .send(job)
-            .map_err(|_| Error::internal("the password-hashing threads are gone"))?;
-        answered
-            .await
-            .map_err(|_| Error::internal("a password-hashing job failed"))
+            .map_err(|_| PasswordHashError::ThreadsGone)?;
+        answered.await.map_err(|_| PasswordHashError::JobFailed)
     }
 }
 
@@ -161,7 +192,9 @@ fn hash_with_memory(
     salt: &[u8],
     memory: &mut Memory,
 ) -> Result<String> {
-    let failed = |e: &dyn std::fmt::Display| Error::internal(format!("argon2 hashing failed: {e}"));
+    fn failed(cause: impl Into<Cause>) -> PasswordHashError {
+        PasswordHashError::Hashing(cause.into())
+    }
     let params = params_of(params)?;
     let mut output = [0u8; Params::DEFAULT_OUTPUT_LEN];
     let argon2 = Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone());
@@ -172,13 +205,13 @@ fn hash_with_memory(
             &mut output,
             memory.at_least(params.block_count()),
         )
-        .map_err(|e| failed(&e))?;
+        .map_err(failed)?;
     let phc = PasswordHash {
         algorithm: Algorithm::Argon2id.ident(),
         version: Some(Version::V0x13.into()),
-        params: ParamsString::try_from(&params).map_err(|e| failed(&e))?,
-        salt: Some(Salt::new(salt).map_err(|e| failed(&e))?),
-        hash: Some(Output::new(&output).map_err(|e| failed(&e))?),
+        params: ParamsString::try_from(&params).map_err(failed)?,
+        salt: Some(Salt::new(salt).map_err(failed)?),
+        hash: Some(Output::new(&output).map_err(failed)?),
     };
     Ok(phc.to_string())
 }
@@ -388,7 +421,7 @@ mod tests {
                 .await
                 .is_err()
         );
-        let refused = pool.run(|_| ()).await.unwrap_err();
+        let refused = Error::from(pool.run(|_| ()).await.unwrap_err());
         assert_eq!(refused.status().as_u16(), 503);
         assert_eq!(refused.retry_after, Some(RETRY_AFTER_SECONDS));
         release.send(()).unwrap();
@@ -403,7 +436,7 @@ mod tests {
     #[tokio::test]
     async fn a_panicking_hash_fails_its_request_and_not_the_thread() {
         let pool = HashPool::new(1, 0, Duration::from_secs(5));
-        let failed = pool.run(|_| -> () { panic!("boom") }).await.unwrap_err();
+        let failed = Error::from(pool.run(|_| -> () { panic!("boom") }).await.unwrap_err());
         assert_eq!(failed.status().as_u16(), 500);
         assert_eq!(pool.run(|_| 7).await.unwrap(), 7);
     }

@@ -10,6 +10,7 @@
 //! already happened is followed, which closes the window in all but that narrow case.
 
 use crate::domain::MalformedItem;
+use crate::domain::ids::UserId;
 use crate::domain::keys;
 use crate::domain::plans::{Plan, is_feature_name};
 use crate::domain::sessions::{REFRESH_ACTIVE, RefreshRecord, Session};
@@ -95,7 +96,8 @@ pub struct PlanChanged {
 pub async fn set_plan(
     state: &AppState,
     admin: &AccessClaims,
-    user_id: &str,
+    // `None` when the path names no user id at all: `404`, but only after the checks above it.
+    user_id: Option<&UserId>,
     plan: Plan,
     features: Option<Vec<String>>,
 ) -> Result<PlanChanged> {
@@ -116,6 +118,7 @@ pub async fn set_plan(
             });
         }
     }
+    let user_id = user_id.ok_or(PlanError::UnknownUser)?;
     let user = users::load(state, user_id)
         .await?
         .ok_or(PlanError::UnknownUser)?;
@@ -129,7 +132,7 @@ pub async fn set_plan(
     update_claim_snapshots(state, &user).await?;
     Ok(PlanChanged {
         success: true,
-        user_id: user.id.clone(),
+        user_id: user.id.to_string(),
         plan,
         features: state.config.plan_features.features_of(plan, &extra),
         extra_features: extra,

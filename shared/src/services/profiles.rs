@@ -5,6 +5,7 @@
 //! another instance changed them. Every write of this instance that changes a user or a
 //! membership calls `forget`, so a caller sees its own change at once.
 
+use crate::domain::ids::UserId;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -29,17 +30,17 @@ pub struct Profile {
 
 #[derive(Default)]
 pub struct ProfileCache {
-    entries: Mutex<HashMap<String, (Instant, Arc<Profile>)>>,
+    entries: Mutex<HashMap<UserId, (Instant, Arc<Profile>)>>,
 }
 
 impl ProfileCache {
-    fn fresh(&self, user_id: &str) -> Option<Arc<Profile>> {
+    fn fresh(&self, user_id: &UserId) -> Option<Arc<Profile>> {
         let entries = self.entries.lock().ok()?;
         let (read_at, profile) = entries.get(user_id)?;
         (read_at.elapsed() < TTL).then(|| profile.clone())
     }
 
-    fn keep(&self, user_id: &str, read_at: Instant, profile: Arc<Profile>) {
+    fn keep(&self, user_id: &UserId, read_at: Instant, profile: Arc<Profile>) {
         let Ok(mut entries) = self.entries.lock() else {
             return;
         };
@@ -49,11 +50,11 @@ impl ProfileCache {
                 entries.clear();
             }
         }
-        entries.insert(user_id.to_owned(), (read_at, profile));
+        entries.insert(user_id.clone(), (read_at, profile));
     }
 
     /// Drop what is cached about the user (their profile or memberships just changed here).
-    pub fn forget(&self, user_id: &str) {
+    pub fn forget(&self, user_id: &UserId) {
         if let Ok(mut entries) = self.entries.lock() {
             entries.remove(user_id);
         }
@@ -62,7 +63,7 @@ impl ProfileCache {
 
 /// The user (`401 invalid_token` if the account is gone) and their workspaces, from the cache
 /// when read less than `TTL` ago.
-pub async fn profile(state: &AppState, user_id: &str) -> Result<Arc<Profile>> {
+pub async fn profile(state: &AppState, user_id: &UserId) -> Result<Arc<Profile>> {
     if let Some(profile) = state.profiles.fresh(user_id) {
         return Ok(profile);
     }

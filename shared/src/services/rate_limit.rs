@@ -11,7 +11,39 @@
 use sha2::{Digest, Sha256};
 
 use crate::domain::keys;
-use crate::{AppState, Error, Result};
+use crate::ports::StoreError;
+use crate::{AppState, Error};
+
+/// How counting against a limit failed.
+#[derive(Debug, thiserror::Error)]
+pub enum RateLimitError {
+    /// Over the limit: the window ends in `retry_after` seconds.
+    #[error("over the rate limit; the window ends in {retry_after} s")]
+    Exceeded { retry_after: u64 },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl RateLimitError {
+    /// Seconds until the window that refused ends (`None` for a storage failure).
+    pub fn retry_after(&self) -> Option<u64> {
+        match self {
+            Self::Exceeded { retry_after } => Some(*retry_after),
+            Self::Store(_) => None,
+        }
+    }
+}
+
+impl From<RateLimitError> for Error {
+    fn from(error: RateLimitError) -> Self {
+        match error {
+            RateLimitError::Exceeded { retry_after } => Error::too_many_requests(retry_after),
+            RateLimitError::Store(error) => error.into(),
+        }
+    }
+}
+
+pub type Result<T, E = RateLimitError> = std::result::Result<T, E>;
 
 /// One limit: at most `max` events per `window` seconds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -64,9 +96,11 @@ impl Limit {
 }
 
 impl Window {
-    /// The 429 for this window: retry when it ends.
-    pub fn exceeded(&self, now: i64) -> Error {
-        Error::too_many_requests((self.ends_at - now).max(1) as u64)
+    /// The refusal for this window (a 429 at the edge): retry when it ends.
+    pub fn exceeded(&self, now: i64) -> RateLimitError {
+        RateLimitError::Exceeded {
+            retry_after: (self.ends_at - now).max(1) as u64,
+        }
     }
 }
 
@@ -129,7 +163,11 @@ mod tests {
         assert_eq!(a, b);
         assert_eq!(a.ends_at % 900, 0);
         assert!(a.ends_at > 1_000_000 && a.ends_at <= 1_000_900);
-        assert_eq!(a.exceeded(a.ends_at - 30).retry_after, Some(30));
+        assert_eq!(a.exceeded(a.ends_at - 30).retry_after(), Some(30));
+        assert_eq!(
+            Error::from(a.exceeded(a.ends_at - 30)).retry_after,
+            Some(30)
+        );
     }
 
     #[test]

@@ -7,7 +7,7 @@ use base64::engine::general_purpose::STANDARD;
 use futures::future::join_all;
 use serde::Serialize;
 
-use crate::domain::ids::SessionId;
+use crate::domain::ids::{SessionId, UserId};
 use crate::domain::keys;
 use crate::domain::sessions::{
     ClaimsSnapshot, NewRefreshToken, REFRESH_ACTIVE, REFRESH_ROTATED, RefreshRecord, Session,
@@ -39,10 +39,10 @@ pub struct AuthUser {
 impl AuthUser {
     fn of(snapshot: &ClaimsSnapshot) -> Self {
         Self {
-            id: snapshot.user_id.clone(),
+            id: snapshot.user_id.to_string(),
             email: snapshot.email.clone(),
             name: snapshot.name.clone(),
-            organization_id: snapshot.org.clone(),
+            organization_id: snapshot.org.as_ref().map(String::from),
             email_verified: snapshot.email_verified,
             has_password: snapshot.has_password,
         }
@@ -88,7 +88,7 @@ impl AuthResponse {
 pub struct PreparedSession {
     pub writes: Vec<Write>,
     pub response: AuthResponse,
-    pub session_id: String,
+    pub session_id: SessionId,
 }
 
 /// Mint the access token and build the writes of a new session for a user who has passed every
@@ -104,7 +104,7 @@ pub async fn prepare(
         return Err(account_disabled(&user.id));
     }
     let now = state.clock.unix();
-    let session_id = SessionId::generate(state.random.as_ref()).to_string();
+    let session_id = SessionId::generate(state.random.as_ref());
     let expires_at = now + state.config.refresh_token_ttl.as_secs() as i64;
     let snapshot = ClaimsSnapshot::of(user, amr, aal);
     let refresh = NewRefreshToken::generate(state.random.as_ref());
@@ -174,7 +174,7 @@ pub async fn start(
 }
 
 /// A disabled account starts no session, whatever the way in.
-pub fn account_disabled(user_id: &str) -> Error {
+pub fn account_disabled(user_id: &UserId) -> Error {
     crate::audit::sign_in_failed(Some(user_id), "any", "account_disabled");
     Error::forbidden("This account is disabled")
 }
@@ -416,7 +416,7 @@ pub async fn rotate_with_claims(
 /// sessions changed.
 pub async fn restamp_claims(
     state: &AppState,
-    user_id: &str,
+    user_id: &UserId,
     change: impl Fn(&mut ClaimsSnapshot) -> bool,
 ) -> Result<usize> {
     let sessions = list(state, user_id).await?;
@@ -457,7 +457,11 @@ pub async fn restamp_claims(
 
 /// The session, if it is live and no credential change has ended it since it started: the
 /// session and its user are read in parallel (one round trip) and their epochs compared.
-pub async fn find(state: &AppState, user_id: &str, session_id: &str) -> Result<Option<Session>> {
+pub async fn find(
+    state: &AppState,
+    user_id: &UserId,
+    session_id: &SessionId,
+) -> Result<Option<Session>> {
     let key = Session::key(user_id, session_id);
     let (session, user) = tokio::join!(state.table.get(&key), users::load(state, user_id),);
     let (Some(item), Some(user)) = (session?, user?) else {
@@ -470,7 +474,7 @@ pub async fn find(state: &AppState, user_id: &str, session_id: &str) -> Result<O
 }
 
 /// A user's live sessions, oldest first.
-pub async fn list(state: &AppState, user_id: &str) -> Result<Vec<Session>> {
+pub async fn list(state: &AppState, user_id: &UserId) -> Result<Vec<Session>> {
     let now = state.clock.unix();
     let items = state
         .table
@@ -490,7 +494,7 @@ pub async fn list(state: &AppState, user_id: &str) -> Result<Vec<Session>> {
 /// Revoke one of a user's sessions: access tokens naming it stop working on our endpoints at
 /// once, and its refresh token can no longer rotate. Answers whether there was such a session
 /// (another user's session id is simply not found under this user).
-pub async fn revoke(state: &AppState, user_id: &str, session_id: &str) -> Result<bool> {
+pub async fn revoke(state: &AppState, user_id: &UserId, session_id: &SessionId) -> Result<bool> {
     let key = Session::key(user_id, session_id);
     let removed = match state.table.delete(&key, Some(Condition::Exists)).await {
         Ok(removed) => removed,
@@ -512,14 +516,11 @@ pub async fn revoke(state: &AppState, user_id: &str, session_id: &str) -> Result
 /// Revoke every session of a user except `keep`.
 pub async fn revoke_all_except(
     state: &AppState,
-    user_id: &str,
-    keep: Option<&str>,
+    user_id: &UserId,
+    keep: Option<&SessionId>,
 ) -> Result<usize> {
     let sessions = list(state, user_id).await?;
-    let targets: Vec<&Session> = sessions
-        .iter()
-        .filter(|s| Some(s.id.as_str()) != keep)
-        .collect();
+    let targets: Vec<&Session> = sessions.iter().filter(|s| Some(&s.id) != keep).collect();
     let results = join_all(targets.iter().map(|s| revoke(state, user_id, &s.id))).await;
     let mut revoked = 0;
     for result in results {

@@ -79,7 +79,7 @@ pub fn provider<'a>(state: &'a AppState, name: &str) -> Result<Provider<'a>> {
 pub struct FlowPayload {
     /// Set by `/link`: the signed-in user the identity is for.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub link_user: Option<String>,
+    pub link_user: Option<UserId>,
     /// The allow-listed redirect after the callback.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub redirect_to: Option<String>,
@@ -301,7 +301,7 @@ async fn find_identity(
     }
 }
 
-fn new_identity(state: &AppState, provider: &str, person: &Person, user_id: &str) -> Identity {
+fn new_identity(state: &AppState, provider: &str, person: &Person, user_id: &UserId) -> Identity {
     Identity {
         user_id: user_id.to_owned(),
         provider: provider.to_owned(),
@@ -391,7 +391,7 @@ async fn create_account(
     context: &SessionContext,
 ) -> Result<sessions::AuthResponse> {
     let now = state.clock.unix();
-    let user_id = UserId::generate(state.random.as_ref()).to_string();
+    let user_id = UserId::generate(state.random.as_ref());
     let name = display_name(person.name.as_deref(), email)
         .or_else(|_| display_name(None, email))
         .unwrap_or_default();
@@ -450,10 +450,10 @@ async fn link(
     state: &AppState,
     provider: &str,
     person: &Person,
-    user_id: &str,
+    user_id: &UserId,
 ) -> Result<Identity> {
     if let Some(existing) = find_identity(state, provider, &person.subject).await? {
-        if existing.user_id == user_id {
+        if existing.user_id == *user_id {
             return Ok(existing);
         }
         return Err(identity_taken());
@@ -488,7 +488,7 @@ impl IdentityView {
 }
 
 /// A user's identities (one GSI1 query).
-pub async fn identities(state: &AppState, user_id: &str) -> Result<Vec<Identity>> {
+pub async fn identities(state: &AppState, user_id: &UserId) -> Result<Vec<Identity>> {
     let items = state
         .table
         .query_gsi1(&keys::user_partition(user_id), identities::GSI1_PREFIX)
@@ -500,7 +500,7 @@ pub async fn identities(state: &AppState, user_id: &str) -> Result<Vec<Identity>
 }
 
 /// The caller's identities for `/auth/identities`.
-pub async fn list(state: &AppState, user_id: &str) -> Result<Vec<IdentityView>> {
+pub async fn list(state: &AppState, user_id: &UserId) -> Result<Vec<IdentityView>> {
     Ok(identities(state, user_id)
         .await?
         .iter()
@@ -511,7 +511,7 @@ pub async fn list(state: &AppState, user_id: &str) -> Result<Vec<IdentityView>> 
 /// How many passkeys the user has. Passkeys are stored under the user as
 /// `USER#<id>` / `PASSKEY#<id>` (`keys::passkey`); counted here so that unlinking never strands
 /// an account whose only other way in is a passkey.
-async fn passkey_count(state: &AppState, user_id: &str) -> Result<usize> {
+async fn passkey_count(state: &AppState, user_id: &UserId) -> Result<usize> {
     Ok(state
         .table
         .query(&keys::user_partition(user_id), keys::PASSKEY_PREFIX)
@@ -523,7 +523,7 @@ async fn passkey_count(state: &AppState, user_id: &str) -> Result<usize> {
 /// with (a password, a passkey, another identity): then `409 last_sign_in_method`. The user's
 /// version is moved on in the same transaction, so two unlinks racing for the last two
 /// identities cannot both pass the check.
-pub async fn unlink(state: &AppState, user_id: &str, provider: &str) -> Result<()> {
+pub async fn unlink(state: &AppState, user_id: &UserId, provider: &str) -> Result<()> {
     let (user, linked, passkeys) = tokio::join!(
         users::require(state, user_id),
         identities(state, user_id),

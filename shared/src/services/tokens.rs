@@ -1,7 +1,7 @@
 //! Access tokens (RS256 JWTs any API Gateway JWT authorizer can verify) and the signing keys
 //! behind them.
 //!
-//! Storage (partition `KEYS`; keys built in `domain::keys`):
+//! Storage (partition `KEYS`; records in `domain::signing_keys`):
 //! - `KEY#<kid>`: one RSA-2048 signing key: the private key (PKCS#8 DER) encrypted with the
 //!   Cipher under the context `{owner: KEYS, purpose: jwt-signing-key, kid}`, the public JWK
 //!   (`n`, `e`), `created_at`, and once rotated out `retired_at` and a `ttl` after which no token
@@ -15,6 +15,7 @@
 //! table round trip for a known `kid`, and signing none except a look at the `CURRENT` pointer
 //! every few minutes, so a rotation made by another instance is picked up.
 
+use crate::domain::ids::{SessionId, UserId, WorkspaceId};
 use std::collections::HashMap;
 use std::sync::{Arc, PoisonError, RwLock};
 
@@ -28,12 +29,54 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
-use crate::domain::keys::{
-    KEYS_PARTITION, SIGNING_KEY_PREFIX as KEY_SORT_PREFIX,
-    current_signing_key as current_pointer_key, signing_key as signing_key_key,
-};
-use crate::ports::{CipherError, Condition, EncryptionContext, Item, StoreError, Write};
-use crate::{AppState, Error, Result};
+use crate::domain::MalformedItem;
+use crate::domain::keys::{KEYS_PARTITION, SIGNING_KEY_PREFIX as KEY_SORT_PREFIX};
+use crate::domain::signing_keys::{CurrentSigningKey, SigningKeyRecord};
+use crate::ports::{CipherError, EncryptionContext, StoreError};
+use crate::{AppState, Error};
+
+/// How issuing or verifying a token, or keeping the signing keys, failed.
+#[derive(Debug, thiserror::Error)]
+pub enum AccessTokenError {
+    /// The presented token is not valid (`401 invalid_token`); the text is public.
+    #[error("{0}")]
+    Invalid(&'static str),
+    #[error("RSA key generation failed")]
+    KeyGeneration(#[source] aws_lc_rs::error::Unspecified),
+    #[error("the stored signing key is not an RSA key")]
+    NotRsa(#[source] aws_lc_rs::error::KeyRejected),
+    #[error("signing a {typ} token failed: {reason}")]
+    Signing { typ: &'static str, reason: String },
+    #[error("a signing or key-generation task failed")]
+    Task(#[source] tokio::task::JoinError),
+    /// The stored key named `kid` cannot be used (missing, no private key, another key).
+    #[error("the signing key {kid} {problem}")]
+    StoredKey { kid: String, problem: &'static str },
+    /// Creating or rotating a key lost every attempt to concurrent writers.
+    #[error("the signing key pointer kept changing: {0}")]
+    KeptChanging(&'static str),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Cipher(#[from] CipherError),
+    #[error(transparent)]
+    Malformed(#[from] MalformedItem),
+}
+
+impl From<AccessTokenError> for Error {
+    fn from(error: AccessTokenError) -> Self {
+        match error {
+            AccessTokenError::Invalid(message) => Error::invalid_token(message),
+            AccessTokenError::Store(error) => error.into(),
+            AccessTokenError::Cipher(error) => error.into(),
+            other => Error::internal_cause(other),
+        }
+    }
+}
+
+pub type Result<T, E = AccessTokenError> = std::result::Result<T, E>;
+
+use AccessTokenError::Invalid;
 
 /// The `typ` header of an access token (RFC 9068).
 pub const ACCESS_TOKEN_TYPE: &str = "at+jwt";
@@ -73,16 +116,16 @@ pub struct AccessClaims {
     pub iss: String,
     pub aud: String,
     /// The user id.
-    pub sub: String,
+    pub sub: UserId,
     pub exp: i64,
     pub iat: i64,
     pub nbf: i64,
     pub jti: String,
-    /// The session id.
+    /// The session id (`api_key:<key id>` for an API key's claims).
     pub sid: String,
     pub scope: String,
     /// The active workspace.
-    pub org: Option<String>,
+    pub org: Option<WorkspaceId>,
     pub role: Option<String>,
     pub plan: String,
     pub features: Vec<String>,
@@ -96,11 +139,11 @@ pub struct AccessClaims {
 /// Who a token is for; `issue` adds the registered claims.
 #[derive(Clone, Debug)]
 pub struct Subject {
-    pub user_id: String,
-    pub session_id: String,
+    pub user_id: UserId,
+    pub session_id: SessionId,
     pub email: String,
     pub email_verified: bool,
-    pub org: Option<String>,
+    pub org: Option<WorkspaceId>,
     pub role: Option<String>,
     pub plan: String,
     pub features: Vec<String>,
@@ -165,18 +208,14 @@ struct KeyMaterial {
 impl KeyMaterial {
     /// Generate a fresh RSA-2048 key pair (CPU-heavy: call it off the async executor).
     fn generate() -> Result<Self> {
-        let pair = KeyPair::generate(KeySize::Rsa2048)
-            .map_err(|_| Error::internal("RSA key generation failed"))?;
-        let pkcs8 = pair
-            .as_der()
-            .map_err(|_| Error::internal("encoding the new RSA key as PKCS#8 failed"))?;
+        let pair = KeyPair::generate(KeySize::Rsa2048).map_err(AccessTokenError::KeyGeneration)?;
+        let pkcs8 = pair.as_der().map_err(AccessTokenError::KeyGeneration)?;
         Self::from_pkcs8(pkcs8.as_ref())
     }
 
     /// Parse a PKCS#8 RSA private key and derive its public JWK and `kid`.
     fn from_pkcs8(pkcs8: &[u8]) -> Result<Self> {
-        let pair = KeyPair::from_pkcs8(pkcs8)
-            .map_err(|e| Error::internal(format!("the stored signing key is not RSA: {e}")))?;
+        let pair = KeyPair::from_pkcs8(pkcs8).map_err(AccessTokenError::NotRsa)?;
         let public = PublicKeyComponents::<Vec<u8>>::from(pair.public_key());
         let n = URL_SAFE_NO_PAD.encode(&public.n);
         let e = URL_SAFE_NO_PAD.encode(&public.e);
@@ -263,7 +302,7 @@ pub async fn issue(state: &AppState, subject: Subject) -> Result<IssuedToken> {
         iat: now,
         nbf: now,
         jti: uuid::Uuid::new_v4().to_string(),
-        sid: subject.session_id,
+        sid: subject.session_id.to_string(),
         scope: subject.scope,
         org: subject.org,
         role: subject.role,
@@ -296,11 +335,11 @@ async fn sign<C: Serialize + Send + 'static>(
     // also verifying thousands of tokens a second.
     tokio::task::spawn_blocking(move || {
         let token = sign_jws(&key.pair, &header, &claims)
-            .map_err(|e| Error::internal(format!("signing a {typ} token failed: {e}")))?;
+            .map_err(|reason| AccessTokenError::Signing { typ, reason })?;
         Ok((token, claims))
     })
     .await
-    .map_err(|e| Error::internal(format!("the signing task failed: {e}")))?
+    .map_err(AccessTokenError::Task)?
 }
 
 /// The compact JWS `base64url(header).base64url(claims).base64url(RS256 signature)`, as
@@ -338,7 +377,7 @@ pub struct MfaTokenClaims {
     pub iss: String,
     pub aud: String,
     /// The user id.
-    pub sub: String,
+    pub sub: UserId,
     pub exp: i64,
     pub iat: i64,
     pub nbf: i64,
@@ -356,7 +395,7 @@ pub fn mfa_audience(state: &AppState) -> String {
 /// Sign an `mfa_token` for a user who passed the first factor `amr`.
 pub async fn issue_mfa_token(
     state: &AppState,
-    user_id: &str,
+    user_id: &UserId,
     amr: &[&str],
 ) -> Result<(String, MfaTokenClaims)> {
     let key = current_signing_key(state).await?;
@@ -379,12 +418,12 @@ pub async fn issue_mfa_token(
 pub async fn verify_mfa_token(state: &AppState, token: &str) -> Result<MfaTokenClaims> {
     let bytes = verified_claims(state, token, |typ| typ.eq_ignore_ascii_case(MFA_TOKEN_TYPE))
         .await
-        .map_err(|error| match error.status().is_server_error() {
-            true => error,
-            false => Error::invalid_token("The mfa_token is not valid"),
+        .map_err(|error| match error {
+            Invalid(_) => Invalid("The mfa_token is not valid"),
+            other => other,
         })?;
-    let claims: MfaTokenClaims = serde_json::from_slice(&bytes)
-        .map_err(|_| Error::invalid_token("The mfa_token is malformed"))?;
+    let claims: MfaTokenClaims =
+        serde_json::from_slice(&bytes).map_err(|_| Invalid("The mfa_token is malformed"))?;
     check_registered(
         state,
         &claims.iss,
@@ -393,7 +432,7 @@ pub async fn verify_mfa_token(state: &AppState, token: &str) -> Result<MfaTokenC
         claims.exp,
         claims.nbf,
     )
-    .map_err(|_| Error::invalid_token("The mfa_token has expired or is not valid here"))?;
+    .map_err(|_| Invalid("The mfa_token has expired or is not valid here"))?;
     Ok(claims)
 }
 
@@ -430,7 +469,7 @@ struct TokenHeader<'a> {
 pub async fn verify(state: &AppState, token: &str) -> Result<AccessClaims> {
     let claims_bytes = verified_claims(state, token, is_access_token_type).await?;
     let claims: AccessClaims = serde_json::from_slice(&claims_bytes)
-        .map_err(|_| Error::invalid_token("The access token is malformed"))?;
+        .map_err(|_| Invalid("The access token is malformed"))?;
     check_claims(state, &claims)?;
     Ok(claims)
 }
@@ -442,7 +481,7 @@ async fn verified_claims(
     token: &str,
     accepts: fn(&str) -> bool,
 ) -> Result<Vec<u8>> {
-    let malformed = || Error::invalid_token("The access token is malformed");
+    let malformed = || Invalid("The access token is malformed");
     if token.len() > MAX_TOKEN_BYTES {
         return Err(malformed());
     }
@@ -460,26 +499,22 @@ async fn verified_claims(
     let header: TokenHeader<'_> =
         serde_json::from_slice(&header_bytes[..header_len]).map_err(|_| malformed())?;
     if header.alg != "RS256" {
-        return Err(Error::invalid_token(
-            "The access token must be signed with RS256",
-        ));
+        return Err(Invalid("The access token must be signed with RS256"));
     }
     if !header.typ.is_some_and(accepts) {
-        return Err(Error::invalid_token("The token is not an access token"));
+        return Err(Invalid("The token is not an access token"));
     }
     if header.crit.is_some() {
-        return Err(Error::invalid_token(
-            "The access token uses an unsupported extension",
-        ));
+        return Err(Invalid("The access token uses an unsupported extension"));
     }
     let kid = header
         .kid
-        .ok_or_else(|| Error::invalid_token("The access token names no signing key"))?;
+        .ok_or_else(|| Invalid("The access token names no signing key"))?;
     let key = match state.signing_keys.verifier(kid) {
         Some(key) => key,
         None => reload_for_unknown_kid(state, kid)
             .await?
-            .ok_or_else(|| Error::invalid_token("The access token was signed by an unknown key"))?,
+            .ok_or_else(|| Invalid("The access token was signed by an unknown key"))?,
     };
 
     // The signed message is the header and claims exactly as sent, dot included.
@@ -492,9 +527,7 @@ async fn verified_claims(
     )
     .map_err(|_| malformed())?;
     if !valid {
-        return Err(Error::invalid_token(
-            "The access token's signature is invalid",
-        ));
+        return Err(Invalid("The access token's signature is invalid"));
     }
 
     URL_SAFE_NO_PAD.decode(claims_part).map_err(|_| malformed())
@@ -526,21 +559,17 @@ fn check_registered(
     nbf: i64,
 ) -> Result<()> {
     if iss != state.config.issuer {
-        return Err(Error::invalid_token(
-            "The access token was issued by another issuer",
-        ));
+        return Err(Invalid("The access token was issued by another issuer"));
     }
     if aud != audience {
-        return Err(Error::invalid_token(
-            "The access token is meant for another audience",
-        ));
+        return Err(Invalid("The access token is meant for another audience"));
     }
     let now = state.clock.unix();
     if now >= exp.saturating_add(CLOCK_SKEW_LEEWAY_SECONDS) {
-        return Err(Error::invalid_token("The access token has expired"));
+        return Err(Invalid("The access token has expired"));
     }
     if nbf > now.saturating_add(CLOCK_SKEW_LEEWAY_SECONDS) {
-        return Err(Error::invalid_token("The access token is not valid yet"));
+        return Err(Invalid("The access token is not valid yet"));
     }
     Ok(())
 }
@@ -562,13 +591,12 @@ async fn reload_for_unknown_kid(state: &AppState, kid: &str) -> Result<Option<Ar
         return Ok(None);
     }
     load.verifiers_loaded_at = Some(now);
-    let items = state.table.query(KEYS_PARTITION, KEY_SORT_PREFIX).await?;
-    let loaded: HashMap<String, Arc<DecodingKey>> = items
-        .iter()
-        .filter_map(|item| {
-            let jwk = PublicJwk::of(item)?;
-            let key = DecodingKey::from_rsa_components(jwk.n, jwk.e).ok()?;
-            Some((jwk.kid.to_owned(), Arc::new(key)))
+    let stored = published_keys(state).await?;
+    let loaded: HashMap<String, Arc<DecodingKey>> = stored
+        .into_iter()
+        .filter_map(|record| {
+            let key = DecodingKey::from_rsa_components(&record.n, &record.e).ok()?;
+            Some((record.kid, Arc::new(key)))
         })
         .collect();
     // The table's view replaces ours, so a key an operator deleted stops verifying here too.
@@ -589,8 +617,8 @@ async fn current_signing_key(state: &AppState) -> Result<Arc<SigningKey>> {
         return Ok(key);
     }
     let cached = read(&keys.current).clone();
-    let pointer = match state.table.get(&current_pointer_key()).await {
-        Ok(pointer) => pointer,
+    let current_kid = match current_kid(state).await {
+        Ok(kid) => kid,
         Err(error) => {
             // Signing with a key we already hold beats failing every sign-in while the table is
             // unreachable; the pointer is read again on the next issue.
@@ -601,7 +629,7 @@ async fn current_signing_key(state: &AppState) -> Result<Arc<SigningKey>> {
             return Err(error.into());
         }
     };
-    match pointer.as_ref().and_then(pointer_kid) {
+    match current_kid {
         Some(kid) => {
             if let Some(cached) = cached.filter(|c| c.key.kid == kid) {
                 *write(&keys.current) = Some(CurrentKey {
@@ -611,7 +639,7 @@ async fn current_signing_key(state: &AppState) -> Result<Arc<SigningKey>> {
                 });
                 return Ok(cached.key);
             }
-            let material = load_key_material(state, kid).await?;
+            let material = load_key_material(state, &kid).await?;
             let key = material.signing_key();
             keys.install_current(key.clone(), material.decoding, now, generation);
             Ok(key)
@@ -620,8 +648,14 @@ async fn current_signing_key(state: &AppState) -> Result<Arc<SigningKey>> {
     }
 }
 
-fn pointer_kid(item: &Item) -> Option<&str> {
-    item.get("kid")?.as_str()
+/// The `kid` the `CURRENT` pointer names, if there is a readable pointer.
+async fn current_kid(state: &AppState) -> Result<Option<String>, StoreError> {
+    Ok(state
+        .table
+        .get(&CurrentSigningKey::key())
+        .await?
+        .and_then(|item| CurrentSigningKey::from_item(item).ok())
+        .map(|pointer| pointer.kid))
 }
 
 /// Make the first signing key. Two instances may race here: the key and the pointer are written
@@ -631,20 +665,12 @@ async fn create_first_key(state: &AppState) -> Result<Arc<SigningKey>> {
     for _ in 0..KEY_WRITE_ATTEMPTS {
         let now = state.clock.unix();
         let material = generate_key_material().await?;
-        let key_item = stored_key_item(state, &material, now).await?;
-        let mut pointer = current_pointer_key().item();
-        pointer.insert("kid".into(), Value::String(material.kid.clone()));
-        pointer.insert("updated_at".into(), Value::from(now));
-        let writes = vec![
-            Write::Put {
-                item: key_item,
-                condition: Some(Condition::NotExists),
-            },
-            Write::Put {
-                item: pointer,
-                condition: Some(Condition::NotExists),
-            },
-        ];
+        let record = sealed_record(state, &material, now).await?;
+        let pointer = CurrentSigningKey {
+            kid: material.kid.clone(),
+            updated_at: now,
+        };
+        let writes = vec![record.insertion(), pointer.creation()];
         match state.table.transact(writes).await {
             Ok(()) => {
                 tracing::info!(kid = %material.kid, "created the first access-token signing key");
@@ -658,9 +684,8 @@ async fn create_first_key(state: &AppState) -> Result<Arc<SigningKey>> {
                 return Ok(key);
             }
             Err(StoreError::ConditionFailed) => {
-                let pointer = state.table.get(&current_pointer_key()).await?;
-                if let Some(kid) = pointer.as_ref().and_then(pointer_kid) {
-                    let material = load_key_material(state, kid).await?;
+                if let Some(kid) = current_kid(state).await? {
+                    let material = load_key_material(state, &kid).await?;
                     let key = material.signing_key();
                     state.signing_keys.install_current(
                         key.clone(),
@@ -675,8 +700,8 @@ async fn create_first_key(state: &AppState) -> Result<Arc<SigningKey>> {
             Err(error) => return Err(error.into()),
         }
     }
-    Err(Error::internal(
-        "could not create the first signing key: the key pointer kept changing",
+    Err(AccessTokenError::KeptChanging(
+        "could not create the first signing key",
     ))
 }
 
@@ -684,39 +709,44 @@ async fn create_first_key(state: &AppState) -> Result<Arc<SigningKey>> {
 async fn generate_key_material() -> Result<KeyMaterial> {
     tokio::task::spawn_blocking(KeyMaterial::generate)
         .await
-        .map_err(|e| Error::internal(format!("the key generation task failed: {e}")))?
+        .map_err(AccessTokenError::Task)?
 }
 
-/// The `KEY#<kid>` item for new key material, its private key encrypted.
-async fn stored_key_item(state: &AppState, material: &KeyMaterial, now: i64) -> Result<Item> {
+/// The stored record of new key material, its private key encrypted.
+async fn sealed_record(
+    state: &AppState,
+    material: &KeyMaterial,
+    now: i64,
+) -> Result<SigningKeyRecord> {
     let ciphertext = state
         .cipher
         .encrypt(&material.pkcs8, &encryption_context(&material.kid))
         .await?;
-    let mut item = signing_key_key(&material.kid).item();
-    item.insert("kid".into(), Value::String(material.kid.clone()));
-    item.insert("kty".into(), Value::String("RSA".into()));
-    item.insert("alg".into(), Value::String("RS256".into()));
-    item.insert("n".into(), Value::String(material.n.clone()));
-    item.insert("e".into(), Value::String(material.e.clone()));
-    item.insert(
-        "private_key".into(),
-        Value::String(STANDARD.encode(ciphertext)),
-    );
-    item.insert("created_at".into(), Value::from(now));
-    Ok(item)
+    Ok(SigningKeyRecord::new_rsa(
+        material.kid.clone(),
+        material.n.clone(),
+        material.e.clone(),
+        STANDARD.encode(ciphertext),
+        now,
+    ))
+}
+
+/// The sealed private key of a stored record, if it has one.
+fn sealed_private_key(record: &SigningKeyRecord) -> Option<Vec<u8>> {
+    if record.private_key.is_empty() {
+        return None;
+    }
+    STANDARD.decode(&record.private_key).ok()
 }
 
 /// For `/health`: the current signing key still decrypts with this cipher (a replaced local key
 /// or KMS key makes every sign-in fail). Before the first key exists, a round trip through the
 /// cipher stands in. Never cached, so it says what is true now; the reason is short and public.
 pub async fn check_current_key(state: &AppState) -> std::result::Result<(), String> {
-    let pointer = state
-        .table
-        .get(&current_pointer_key())
+    let current = current_kid(state)
         .await
         .map_err(|_| "cannot read the signing-key pointer".to_owned())?;
-    let Some(kid) = pointer.as_ref().and_then(pointer_kid) else {
+    let Some(kid) = current else {
         let context = EncryptionContext::new(KEYS_PARTITION, "health-probe");
         let sealed = state
             .cipher
@@ -730,18 +760,18 @@ pub async fn check_current_key(state: &AppState) -> std::result::Result<(), Stri
     };
     let item = state
         .table
-        .get(&signing_key_key(kid))
+        .get(&SigningKeyRecord::key(&kid))
         .await
         .map_err(|_| "cannot read the current signing key".to_owned())?
         .ok_or_else(|| "the current signing key is missing from the table".to_owned())?;
-    let ciphertext = item
-        .get("private_key")
-        .and_then(Value::as_str)
-        .and_then(|text| STANDARD.decode(text).ok())
+    let ciphertext = SigningKeyRecord::from_item(item)
+        .ok()
+        .as_ref()
+        .and_then(sealed_private_key)
         .ok_or_else(|| "the current signing key has no private key".to_owned())?;
     match state
         .cipher
-        .decrypt(&ciphertext, &encryption_context(kid))
+        .decrypt(&ciphertext, &encryption_context(&kid))
         .await
     {
         Ok(_) => Ok(()),
@@ -756,68 +786,65 @@ pub async fn check_current_key(state: &AppState) -> std::result::Result<(), Stri
 
 /// Read and decrypt the key named `kid`, checking it is the key the name says.
 async fn load_key_material(state: &AppState, kid: &str) -> Result<KeyMaterial> {
+    let unusable = |problem| AccessTokenError::StoredKey {
+        kid: kid.to_owned(),
+        problem,
+    };
     let item = state
         .table
-        .get(&signing_key_key(kid))
+        .get(&SigningKeyRecord::key(kid))
         .await?
-        .ok_or_else(|| Error::internal(format!("the current signing key {kid} is missing")))?;
-    let ciphertext = item
-        .get("private_key")
-        .and_then(Value::as_str)
-        .and_then(|text| STANDARD.decode(text).ok())
-        .ok_or_else(|| Error::internal(format!("the signing key {kid} has no private key")))?;
+        .ok_or_else(|| unusable("is missing"))?;
+    let record = SigningKeyRecord::from_item(item)?;
+    let ciphertext = sealed_private_key(&record).ok_or_else(|| unusable("has no private key"))?;
     let pkcs8 = state
         .cipher
         .decrypt(&ciphertext, &encryption_context(kid))
         .await?;
     let material = KeyMaterial::from_pkcs8(&pkcs8)?;
     if material.kid != kid {
-        return Err(Error::internal(format!(
-            "the signing key stored as {kid} is another key"
-        )));
+        return Err(unusable("is stored under another key's kid"));
     }
     Ok(material)
 }
 
-/// The public half of a stored key.
-struct PublicJwk<'a> {
-    kid: &'a str,
-    n: &'a str,
-    e: &'a str,
-    retired_at: Option<i64>,
-    created_at: i64,
+/// Every stored key with a public half, whether or not it still signs; items without one are
+/// skipped.
+async fn published_keys(state: &AppState) -> Result<Vec<SigningKeyRecord>> {
+    let items = state.table.query(KEYS_PARTITION, KEY_SORT_PREFIX).await?;
+    Ok(items
+        .into_iter()
+        .filter_map(|item| match SigningKeyRecord::from_item(item) {
+            Ok(record)
+                if !record.kid.is_empty() && !record.n.is_empty() && !record.e.is_empty() =>
+            {
+                Some(record)
+            }
+            Ok(record) => {
+                tracing::warn!(
+                    kid = record.kid,
+                    "skipping a signing key item without a public key"
+                );
+                None
+            }
+            Err(error) => {
+                tracing::warn!(%error, "skipping a signing key item without a public key");
+                None
+            }
+        })
+        .collect())
 }
 
-impl<'a> PublicJwk<'a> {
-    fn of(item: &'a Item) -> Option<Self> {
-        let text = |name: &str| item.get(name).and_then(Value::as_str);
-        let jwk = Self {
-            kid: text("kid")?,
-            n: text("n")?,
-            e: text("e")?,
-            retired_at: item.get("retired_at").and_then(Value::as_i64),
-            created_at: item.get("created_at").and_then(Value::as_i64).unwrap_or(0),
-        };
-        if jwk.kid.is_empty() || jwk.n.is_empty() || jwk.e.is_empty() {
-            tracing::warn!(
-                kid = jwk.kid,
-                "skipping a signing key item without a public key"
-            );
-            return None;
-        }
-        Some(jwk)
-    }
-
-    fn to_json(&self) -> Value {
-        json!({
-            "kty": "RSA",
-            "kid": self.kid,
-            "use": "sig",
-            "alg": "RS256",
-            "n": self.n,
-            "e": self.e,
-        })
-    }
+/// A stored key's public half as a JWK.
+fn public_jwk(record: &SigningKeyRecord) -> Value {
+    json!({
+        "kty": "RSA",
+        "kid": record.kid,
+        "use": "sig",
+        "alg": "RS256",
+        "n": record.n,
+        "e": record.e,
+    })
 }
 
 /// The JWKS document: every key whose tokens may still be live.
@@ -827,10 +854,9 @@ impl<'a> PublicJwk<'a> {
 /// first, then the others newest first.
 pub async fn jwks(state: &AppState) -> Result<Value> {
     current_signing_key(state).await?;
-    let items = state.table.query(KEYS_PARTITION, KEY_SORT_PREFIX).await?;
-    let mut keys: Vec<PublicJwk<'_>> = items.iter().filter_map(PublicJwk::of).collect();
+    let mut keys = published_keys(state).await?;
     keys.sort_by_key(|k| (k.retired_at.is_some(), std::cmp::Reverse(k.created_at)));
-    Ok(json!({ "keys": keys.iter().map(PublicJwk::to_json).collect::<Vec<_>>() }))
+    Ok(json!({ "keys": keys.iter().map(public_jwk).collect::<Vec<_>>() }))
 }
 
 /// Make a new current signing key; the old one stays published until its tokens expire.
@@ -844,53 +870,24 @@ pub async fn rotate_signing_key(state: &AppState) -> Result<String> {
     let _load = keys.loading.lock().await;
     let lifetime = i64::try_from(state.config.access_token_ttl.as_secs()).unwrap_or(i64::MAX);
     for _ in 0..KEY_WRITE_ATTEMPTS {
-        let pointer = state.table.get(&current_pointer_key()).await?;
-        let old_kid = pointer.as_ref().and_then(pointer_kid).map(str::to_owned);
+        let old_kid = current_kid(state).await?;
         let material = generate_key_material().await?;
         let now = state.clock.unix();
-        let key_item = stored_key_item(state, &material, now).await?;
-        let mut writes = vec![Write::Put {
-            item: key_item,
-            condition: Some(Condition::NotExists),
-        }];
-        let mut pointer_fields = Item::new();
-        pointer_fields.insert("kid".into(), Value::String(material.kid.clone()));
-        pointer_fields.insert("updated_at".into(), Value::from(now));
+        let record = sealed_record(state, &material, now).await?;
+        let pointer = CurrentSigningKey {
+            kid: material.kid.clone(),
+            updated_at: now,
+        };
+        let mut writes = vec![record.insertion()];
         match &old_kid {
             Some(old_kid) => {
-                writes.push(Write::Update {
-                    key: current_pointer_key(),
-                    set: pointer_fields,
-                    remove: Vec::new(),
-                    condition: Some(Condition::Equals(
-                        "kid".into(),
-                        Value::String(old_kid.clone()),
-                    )),
-                });
-                let mut retired = Item::new();
-                retired.insert("retired_at".into(), Value::from(now));
-                retired.insert(
-                    crate::ports::attr::TTL.into(),
-                    Value::from(
-                        now.saturating_add(lifetime)
-                            .saturating_add(KEY_RETIREMENT_MARGIN_SECONDS),
-                    ),
-                );
-                writes.push(Write::Update {
-                    key: signing_key_key(old_kid),
-                    set: retired,
-                    remove: Vec::new(),
-                    condition: Some(Condition::Exists),
-                });
+                writes.push(pointer.replacing(old_kid));
+                let ttl = now
+                    .saturating_add(lifetime)
+                    .saturating_add(KEY_RETIREMENT_MARGIN_SECONDS);
+                writes.push(SigningKeyRecord::retirement(old_kid, now, ttl));
             }
-            None => {
-                let mut pointer = current_pointer_key().item();
-                pointer.extend(pointer_fields);
-                writes.push(Write::Put {
-                    item: pointer,
-                    condition: Some(Condition::NotExists),
-                });
-            }
+            None => writes.push(pointer.creation()),
         }
         match state.table.transact(writes).await {
             Ok(()) => {
@@ -907,8 +904,8 @@ pub async fn rotate_signing_key(state: &AppState) -> Result<String> {
             Err(error) => return Err(error.into()),
         }
     }
-    Err(Error::internal(
-        "could not rotate the signing key: it kept changing underneath (another rotation?)",
+    Err(AccessTokenError::KeptChanging(
+        "could not rotate the signing key (another rotation?)",
     ))
 }
 

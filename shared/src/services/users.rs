@@ -4,6 +4,7 @@
 
 use crate::domain::MalformedItem;
 use crate::domain::emails::EmailAddress;
+use crate::domain::ids::{SessionId, UserId};
 use crate::domain::keys;
 use crate::domain::passwords::{Password, WeakPassword};
 use crate::domain::sessions::Session;
@@ -52,7 +53,7 @@ fn concurrent_change() -> Error {
 }
 
 /// The user, if the account exists.
-pub async fn load(state: &AppState, user_id: &str) -> Result<Option<User>> {
+pub async fn load(state: &AppState, user_id: &UserId) -> Result<Option<User>> {
     match state.table.get(&keys::user(user_id)).await? {
         Some(item) => Ok(Some(User::from_item(item)?)),
         None => Ok(None),
@@ -60,7 +61,7 @@ pub async fn load(state: &AppState, user_id: &str) -> Result<Option<User>> {
 }
 
 /// The user behind a verified token; a token for a deleted user is not valid.
-pub async fn require(state: &AppState, user_id: &str) -> Result<User> {
+pub async fn require(state: &AppState, user_id: &UserId) -> Result<User> {
     load(state, user_id)
         .await?
         .ok_or_else(|| Error::invalid_token("The account no longer exists"))
@@ -120,7 +121,7 @@ pub async fn set_password_and_revoke_sessions(
     state: &AppState,
     user: &User,
     password: Password,
-    keep: Option<&str>,
+    keep: Option<&SessionId>,
 ) -> Result<(User, usize)> {
     let (hash, kept) = tokio::join!(passwords::hash(state, password), async {
         match keep {

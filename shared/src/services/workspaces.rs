@@ -12,7 +12,7 @@ use futures::future::join_all;
 
 use crate::domain::MalformedItem;
 use crate::domain::emails::EmailAddress;
-use crate::domain::ids::{InviteId, UserId, WorkspaceId};
+use crate::domain::ids::{InviteId, SessionId, UserId, WorkspaceId};
 use crate::domain::keys;
 use crate::domain::one_time_token::{
     OneTimeToken, hash_token, lifetime_in_words, looks_like_token,
@@ -131,7 +131,7 @@ pub struct Membership {
 
 /// The user's workspaces, oldest membership first (GSI1 lists the memberships in one query; the
 /// workspaces are read in parallel).
-pub async fn memberships(state: &AppState, user_id: &str) -> Result<Vec<Membership>> {
+pub async fn memberships(state: &AppState, user_id: &UserId) -> Result<Vec<Membership>> {
     let members = state
         .table
         .query_gsi1(&keys::user_partition(user_id), keys::WORKSPACE_PREFIX)
@@ -160,10 +160,10 @@ pub async fn memberships(state: &AppState, user_id: &str) -> Result<Vec<Membersh
 
 /// `POST /workspaces`: a new workspace owned by the caller (workspace and membership in one
 /// transaction).
-pub async fn create(state: &AppState, user_id: &str, name: String) -> Result<Membership> {
+pub async fn create(state: &AppState, user_id: &UserId, name: String) -> Result<Membership> {
     let now = state.clock.unix();
     let workspace = Workspace {
-        id: WorkspaceId::generate(state.random.as_ref()).to_string(),
+        id: WorkspaceId::generate(state.random.as_ref()),
         name,
         owner_id: user_id.to_owned(),
         personal: false,
@@ -203,12 +203,12 @@ pub async fn create(state: &AppState, user_id: &str, name: String) -> Result<Mem
 /// the writes.
 pub fn new_personal_workspace(
     state: &AppState,
-    user_id: &str,
+    user_id: &UserId,
     user_name: &str,
     now: i64,
-) -> (String, String, Vec<Write>) {
+) -> (WorkspaceId, String, Vec<Write>) {
     let workspace = Workspace {
-        id: WorkspaceId::generate(state.random.as_ref()).to_string(),
+        id: WorkspaceId::generate(state.random.as_ref()),
         name: personal_workspace_name(user_name),
         owner_id: user_id.to_owned(),
         personal: true,
@@ -233,8 +233,8 @@ pub fn new_personal_workspace(
 
 async fn member_of(
     state: &AppState,
-    workspace_id: &str,
-    user_id: &str,
+    workspace_id: &WorkspaceId,
+    user_id: &UserId,
 ) -> Result<Option<Member>, WorkspaceError> {
     match state
         .table
@@ -248,7 +248,11 @@ async fn member_of(
 
 /// The caller's membership of a workspace; `404` when they are not in it, whether or not it
 /// exists.
-pub async fn require_member(state: &AppState, workspace_id: &str, user_id: &str) -> Result<Member> {
+pub async fn require_member(
+    state: &AppState,
+    workspace_id: &WorkspaceId,
+    user_id: &UserId,
+) -> Result<Member> {
     Ok(member_of(state, workspace_id, user_id)
         .await?
         .ok_or(WorkspaceError::NoSuchWorkspace)?)
@@ -260,7 +264,7 @@ pub async fn require_member(state: &AppState, workspace_id: &str, user_id: &str)
 pub async fn require_token_workspace(state: &AppState, claims: &AccessClaims) -> Result<Member> {
     let org = claims
         .org
-        .as_deref()
+        .as_ref()
         .ok_or_else(|| Error::forbidden("The token names no workspace"))?;
     member_of(state, org, &claims.sub)
         .await?
@@ -275,7 +279,10 @@ pub fn removed_from_token_workspace() -> Error {
 }
 
 /// Every member of a workspace.
-async fn all_members(state: &AppState, workspace_id: &str) -> Result<Vec<Member>, WorkspaceError> {
+async fn all_members(
+    state: &AppState,
+    workspace_id: &WorkspaceId,
+) -> Result<Vec<Member>, WorkspaceError> {
     let items = state
         .table
         .query(
@@ -302,11 +309,11 @@ pub struct MemberEntry {
 /// `GET /workspaces/{id}/members`: every member, for any member of the workspace.
 pub async fn members(
     state: &AppState,
-    caller_id: &str,
-    workspace_id: &str,
+    caller_id: &UserId,
+    workspace_id: &WorkspaceId,
 ) -> Result<Vec<MemberEntry>> {
     let members = all_members(state, workspace_id).await?;
-    if !members.iter().any(|m| m.user_id == caller_id) {
+    if !members.iter().any(|m| m.user_id == *caller_id) {
         return Err(WorkspaceError::NoSuchWorkspace.into());
     }
     let profiles = join_all(members.iter().map(|m| users::load(state, &m.user_id))).await;
@@ -334,14 +341,14 @@ pub struct SentInvite {
 /// `<public url>/auth/invites/accept?token=...`; the token is stored only as its SHA-256.
 pub async fn invite(
     state: &AppState,
-    inviter_id: &str,
-    workspace_id: &str,
+    inviter_id: &UserId,
+    workspace_id: &WorkspaceId,
     email: &EmailAddress,
     role: Role,
 ) -> Result<SentInvite> {
     let actor = require_member(state, workspace_id, inviter_id).await?;
     may_invite(actor.role(), role).map_err(WorkspaceError::from)?;
-    rate_limit::hit(state, INVITES_PER_WORKSPACE, workspace_id).await?;
+    rate_limit::hit(state, INVITES_PER_WORKSPACE, workspace_id.as_str()).await?;
 
     let (workspace_key, partition) = (
         keys::workspace(workspace_id),
@@ -364,12 +371,12 @@ pub async fn invite(
     let now = state.clock.unix();
     let token = OneTimeToken::generate(state.random.as_ref());
     let invite = Invite {
-        id: InviteId::generate(state.random.as_ref()).to_string(),
+        id: InviteId::generate(state.random.as_ref()),
         workspace_id: workspace_id.to_owned(),
         email: email.as_str().to_owned(),
         email_normalized: email.normalized().to_owned(),
         role: role.as_str().to_owned(),
-        invited_by: inviter_id.to_owned(),
+        invited_by: inviter_id.clone(),
         token_hash: token.hash().to_owned(),
         created_at: now,
         expires_at: now + state.config.invite_ttl.as_secs() as i64,
@@ -442,13 +449,18 @@ async fn deliver_invite(
         }
     };
     match state.mailer.send(&email).await {
-        Ok(()) => crate::audit::email_sent("Invite", &invite.id),
-        Err(error) => crate::audit::email_failed("Invite", &invite.id, &error.to_string()),
+        // Logged under the inviter: the invitee may have no account.
+        Ok(()) => crate::audit::email_sent("Invite", &invite.invited_by),
+        Err(error) => crate::audit::email_failed("Invite", &invite.invited_by, &error.to_string()),
     }
 }
 
 /// `GET /workspaces/{id}/invites`: the live invites (owners and admins).
-pub async fn invites(state: &AppState, caller_id: &str, workspace_id: &str) -> Result<Vec<Invite>> {
+pub async fn invites(
+    state: &AppState,
+    caller_id: &UserId,
+    workspace_id: &WorkspaceId,
+) -> Result<Vec<Invite>> {
     let actor = require_member(state, workspace_id, caller_id).await?;
     if !actor.role().manages_members() {
         return Err(WorkspaceError::Refused(RoleRefusal::NotAManager).into());
@@ -473,9 +485,9 @@ pub async fn invites(state: &AppState, caller_id: &str, workspace_id: &str) -> R
 /// owner revokes an owner's invite). Its link stops working at once.
 pub async fn revoke_invite(
     state: &AppState,
-    caller_id: &str,
-    workspace_id: &str,
-    invite_id: &str,
+    caller_id: &UserId,
+    workspace_id: &WorkspaceId,
+    invite_id: &InviteId,
 ) -> Result<()> {
     let invite_key = keys::invite(workspace_id, invite_id);
     let (actor, invite) = tokio::join!(
@@ -590,7 +602,7 @@ pub async fn accept_invite(
     Ok(SignInOutcome::Authenticated(session.response))
 }
 
-fn membership(invite: &Invite, user_id: &str, now: i64) -> Member {
+fn membership(invite: &Invite, user_id: &UserId, now: i64) -> Member {
     Member {
         workspace_id: invite.workspace_id.clone(),
         user_id: user_id.to_owned(),
@@ -607,8 +619,8 @@ fn new_account(
     invite: &Invite,
     now: i64,
 ) -> (User, Vec<Write>) {
-    let user_id = UserId::generate(state.random.as_ref()).to_string();
-    let personal_id = WorkspaceId::generate(state.random.as_ref()).to_string();
+    let user_id = UserId::generate(state.random.as_ref());
+    let personal_id = WorkspaceId::generate(state.random.as_ref());
     // Without a given name the email's local part is taken, which cannot be refused.
     let name = display_name(None, email).unwrap_or_default();
     let user = User {
@@ -672,7 +684,7 @@ async fn commit_accept(
     writes: Vec<Write>,
     token_key: &crate::ports::Key,
     invite: &Invite,
-    user_id: &str,
+    user_id: &UserId,
 ) -> Result<(), WorkspaceError> {
     match state.table.transact(writes).await {
         Ok(()) => {
@@ -704,12 +716,18 @@ async fn commit_accept(
 pub async fn switch(
     state: &AppState,
     claims: &AccessClaims,
-    workspace_id: &str,
+    workspace_id: &WorkspaceId,
     context: &SessionContext,
 ) -> Result<AuthResponse> {
     let (member, session, user) = tokio::join!(
         member_of(state, workspace_id, &claims.sub),
-        sessions::find(state, &claims.sub, &claims.sid),
+        async {
+            // The `sid` of a token we signed is a session id; anything else has no session.
+            match SessionId::parse(&claims.sid) {
+                Some(session_id) => sessions::find(state, &claims.sub, &session_id).await,
+                None => Ok(None),
+            }
+        },
         users::load(state, &claims.sub),
     );
     let member = member?.ok_or(WorkspaceError::NotAMember)?;
@@ -745,10 +763,10 @@ pub async fn switch(
 }
 
 /// Find `user_id` among `members`, or `NoSuchMember`.
-fn find_member(members: &[Member], user_id: &str) -> Result<Member, WorkspaceError> {
+fn find_member(members: &[Member], user_id: &UserId) -> Result<Member, WorkspaceError> {
     members
         .iter()
-        .find(|m| m.user_id == user_id)
+        .find(|m| m.user_id == *user_id)
         .cloned()
         .ok_or(WorkspaceError::NoSuchMember)
 }
@@ -771,9 +789,9 @@ fn another_owner(members: &[Member], target: &Member) -> Result<Write, Workspace
 /// `PATCH /workspaces/{id}/members/{user_id}`: change a member's role.
 pub async fn change_role(
     state: &AppState,
-    actor_id: &str,
-    workspace_id: &str,
-    target_id: &str,
+    actor_id: &UserId,
+    workspace_id: &WorkspaceId,
+    target_id: &UserId,
     role: Role,
 ) -> Result<Member> {
     let members = all_members(state, workspace_id).await?;
@@ -812,9 +830,9 @@ pub async fn change_role(
 /// per-instance profile cache's TTL (at once on this instance).
 pub async fn remove_member(
     state: &AppState,
-    actor_id: &str,
-    workspace_id: &str,
-    target_id: &str,
+    actor_id: &UserId,
+    workspace_id: &WorkspaceId,
+    target_id: &UserId,
 ) -> Result<()> {
     let members = all_members(state, workspace_id).await?;
     let actor = find_member(&members, actor_id).map_err(|_| WorkspaceError::NoSuchWorkspace)?;
@@ -843,8 +861,8 @@ pub async fn remove_member(
 /// is the truth, and every workspace endpoint and `/auth/validate` check it.
 async fn follow_membership_change(
     state: &AppState,
-    workspace_id: &str,
-    user_id: &str,
+    workspace_id: &WorkspaceId,
+    user_id: &UserId,
     role: Option<Role>,
 ) {
     let result = async {
@@ -853,7 +871,7 @@ async fn follow_membership_change(
             None => memberships(state, user_id)
                 .await?
                 .into_iter()
-                .filter(|m| m.workspace.id != workspace_id)
+                .filter(|m| m.workspace.id != *workspace_id)
                 .min_by_key(|m| (!m.workspace.personal, m.joined_at))
                 .map(|m| (m.workspace.id, m.role)),
         };
@@ -876,7 +894,7 @@ async fn follow_membership_change(
             Err(error) => return Err(Error::from(error)),
         }
         sessions::restamp_claims(state, user_id, |snapshot| {
-            if snapshot.org.as_deref() != Some(workspace_id) {
+            if snapshot.org.as_ref() != Some(workspace_id) {
                 return false;
             }
             snapshot.org = fallback.as_ref().map(|(id, _)| id.clone());
@@ -922,7 +940,7 @@ pub async fn waitlist_signup(
     feature: &str,
 ) -> Result<Option<WaitlistSignup>> {
     let (member, signup) = tokio::join!(require_token_workspace(state, claims), async {
-        match claims.org.as_deref() {
+        match claims.org.as_ref() {
             Some(org) => state.table.get(&keys::waitlist(org, feature)).await,
             None => Ok(None),
         }

@@ -29,6 +29,12 @@ async fn check_email_says_whether_an_account_exists_and_how_to_sign_in() {
 #[tokio::test]
 async fn check_email_is_rate_limited_per_client_address() {
     let app = TestApp::spawn(Backend::Embedded).await;
+    // The limit counts in fixed 60 s windows: start early in one, so that the 21 requests (a
+    // second here, longer on a loaded machine) all fall in it.
+    let into_window = app.state.clock.unix().rem_euclid(60);
+    if into_window > 30 {
+        tokio::time::sleep(std::time::Duration::from_secs((61 - into_window) as u64)).await;
+    }
     for i in 0..20 {
         let response = app
             .post(

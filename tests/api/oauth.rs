@@ -391,6 +391,14 @@ async fn linking_ties_the_identity_to_the_caller_and_unlinking_keeps_a_way_in(ba
     assert_eq!(linked.status, 200, "{}", linked.text);
     assert_eq!(linked.json["identity"]["provider"], "google");
     assert_eq!(identities(&app, ada.access_token()).await, ["google"]);
+    let check = app
+        .post("/auth/check-email", &json!({"email": ada.user.email}))
+        .await;
+    assert_eq!(
+        check.json["methods"],
+        json!(["password", "magic_link", "google"]),
+        "check-email names the linked provider"
+    );
     // The linked identity now signs Ada in, even with an address the provider did not verify.
     let signed_in = sign_in_with(&app, &providers, "google").await;
     assert_eq!(user_id(&signed_in), ada.user_id());

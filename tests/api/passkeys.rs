@@ -148,6 +148,14 @@ async fn a_passkey_is_registered_listed_used_to_sign_in_and_removed(backend: Bac
 
     let passkeys = listed(&app, session.access_token()).await;
     assert_eq!(passkeys.len(), 1);
+    let check = app
+        .post("/auth/check-email", &json!({"email": session.user.email}))
+        .await;
+    assert_eq!(
+        check.json["methods"],
+        json!(["password", "magic_link", "passkey"]),
+        "check-email names the passkey"
+    );
     assert_eq!(passkeys[0]["id"], added.json["id"]);
     assert_eq!(passkeys[0]["last_used_at"], Value::Null);
 

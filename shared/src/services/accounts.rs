@@ -252,12 +252,13 @@ pub async fn change_password(
 
 /// What `/auth/check-email` answers.
 #[derive(Clone, Debug, PartialEq, Serialize, utoipa::ToSchema)]
-#[schema(example = json!({"exists": true, "methods": ["password", "magic_link"]}))]
+#[schema(example = json!({"exists": true, "methods": ["password", "magic_link", "google"]}))]
 pub struct EmailCheck {
     pub exists: bool,
-    /// `password`, `magic_link`; empty when the account does not exist.
-    #[schema(value_type = Vec<String>)]
-    pub methods: Vec<&'static str>,
+    /// `password`, `magic_link`, then each enabled provider the account has linked (`google`,
+    /// `github`, an OIDC provider's name) and `passkey` when it has one; empty when the account
+    /// does not exist.
+    pub methods: Vec<String>,
 }
 
 /// Whether an account exists for the email and how its owner can sign in. Rate-limited per
@@ -276,9 +277,26 @@ pub async fn check_email(
     };
     let mut methods = Vec::new();
     if user.has_password() {
-        methods.push("password");
+        methods.push("password".to_owned());
     }
-    methods.push("magic_link");
+    methods.push("magic_link".to_owned());
+    let (identities, passkeys) = tokio::try_join!(
+        crate::services::social::identities(state, &user.id),
+        crate::services::passkeys::count(state, &user.id),
+    )?;
+    // In the configuration's order, and only providers enabled now.
+    methods.extend(
+        state
+            .config
+            .oauth
+            .names()
+            .into_iter()
+            .filter(|name| identities.iter().any(|i| i.provider == *name))
+            .map(str::to_owned),
+    );
+    if passkeys > 0 {
+        methods.push("passkey".to_owned());
+    }
     Ok(EmailCheck {
         exists: true,
         methods,

@@ -48,6 +48,7 @@ pub fn router(product_name: &str) -> Router {
 }
 
 fn asset(file: &str, config: Arc<Config<'static>>) -> Response {
+    // The shipped page loads its files by relative paths (wrong from `/docs`): ours replaces it.
     if file == "index.html" {
         return StatusCode::NOT_FOUND.into_response();
     }

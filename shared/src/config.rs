@@ -127,6 +127,11 @@ pub struct Config {
     /// Certificates (PEM) trusted for mail servers besides Mozilla's roots. Never read from the
     /// environment: only tests set it, to trust their throw-away certificate.
     pub inbox_extra_roots_pem: Option<String>,
+    /// Whether the login check may connect to loopback, private, link-local and other non-public
+    /// addresses. Not a setting: true only when `LATCHKEY_PUBLIC_URL` is itself on loopback (a
+    /// development server, whose mail server is local too). Everywhere else a caller must not be
+    /// able to make the service open connections into its own network.
+    pub inbox_private_hosts: bool,
     /// Social login providers (`LATCHKEY_GOOGLE_*`, `LATCHKEY_GITHUB_*`, `LATCHKEY_OIDC_*`).
     pub oauth: OAuthProviders,
     /// `LATCHKEY_GOOGLE_SEARCH_API_KEY` + `LATCHKEY_GOOGLE_SEARCH_ENGINE_ID`, served by
@@ -323,6 +328,14 @@ impl Config {
         }
         let emulator = env.get("AWS_ENDPOINT_URL").is_some();
         let public_url_for_webauthn = public_url.clone();
+        let on_loopback = url::Url::parse(&public_url)
+            .ok()
+            .and_then(|url| match url.host()? {
+                url::Host::Domain(name) => Some(name.eq_ignore_ascii_case("localhost")),
+                url::Host::Ipv4(ip) => Some(ip.is_loopback()),
+                url::Host::Ipv6(ip) => Some(ip.is_loopback()),
+            })
+            .unwrap_or(false);
         let product_name_for_webauthn = env
             .get("LATCHKEY_PRODUCT_NAME")
             .unwrap_or_else(|| "Latchkey".into());
@@ -447,6 +460,7 @@ impl Config {
             inbox_verify: env.flag("LATCHKEY_INBOX_VERIFY", true)?,
             inbox_login_timeout: Duration::from_secs(5),
             inbox_extra_roots_pem: None,
+            inbox_private_hosts: on_loopback,
             oauth: OAuthProviders::from_env(&env)?,
             google_search: match (
                 env.get("LATCHKEY_GOOGLE_SEARCH_API_KEY"),
@@ -933,6 +947,20 @@ mod tests {
                 .variable,
             "LATCHKEY_BACKEND"
         );
+    }
+
+    #[test]
+    fn only_a_development_server_on_loopback_may_check_logins_on_private_hosts() {
+        let with = |url: &str| {
+            Config::from_lookup(|name| (name == "LATCHKEY_PUBLIC_URL").then(|| url.to_owned()))
+                .unwrap()
+                .inbox_private_hosts
+        };
+        assert!(with("http://127.0.0.1:3000"));
+        assert!(with("http://localhost:3000"));
+        assert!(with("http://[::1]:3000"));
+        assert!(!with("https://auth.example.com"));
+        assert!(!with("http://10.0.0.5:3000"));
     }
 
     #[test]

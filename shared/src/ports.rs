@@ -406,6 +406,9 @@ pub enum MailLoginError {
     /// No answer in time, no connection, or no TLS the client could trust.
     #[error("the server could not be reached: {0}")]
     Unreachable(String),
+    /// The host is (or resolves to) an address that is not public: never connected to.
+    #[error("{0} is not a public address")]
+    NotPublic(String),
 }
 
 /// Tries a login at an IMAP or SMTP server before credentials are stored, then logs out.

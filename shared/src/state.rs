@@ -181,6 +181,7 @@ fn mail_login_for(config: &Config) -> Arc<dyn MailLogin> {
         Arc::new(crate::adapters::mail_login::MailServers::new(
             config.inbox_extra_roots_pem.clone(),
             config.inbox_login_timeout,
+            config.inbox_private_hosts,
         ))
     }
     #[cfg(not(feature = "inbox-check"))]

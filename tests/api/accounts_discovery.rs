@@ -57,7 +57,7 @@ async fn check_email_answers_404_when_disabled() {
 }
 
 #[tokio::test]
-async fn login_methods_lists_password_and_magic_link_with_absolute_urls() {
+async fn login_methods_lists_password_magic_link_and_passkeys_with_absolute_urls() {
     let app = TestApp::spawn_with(Backend::Embedded, |c| {
         c.public_url = "https://auth.example.com".into()
     })
@@ -75,6 +75,8 @@ async fn login_methods_lists_password_and_magic_link_with_absolute_urls() {
         json!({"methods": [
             {"type": "password", "submit_url": "https://auth.example.com/auth/sign-in"},
             {"type": "magic_link", "submit_url": "https://auth.example.com/auth/magic-link"},
+            {"type": "passkey",
+             "challenge_url": "https://auth.example.com/auth/passkeys/login-challenge"},
         ]})
     );
 }

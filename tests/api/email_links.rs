@@ -394,6 +394,31 @@ async fn a_magic_link_with_an_allowed_redirect_sets_cookies_and_redirects() {
 }
 
 #[tokio::test]
+async fn a_magic_link_redirect_on_the_public_urls_origin_needs_no_allow_list() {
+    let app = TestApp::spawn_with(Backend::Embedded, |config| {
+        config.public_url = "https://auth.example.com".into();
+        config.redirect_allow_list = Vec::new();
+    })
+    .await;
+    let email = unique_email();
+    sign_up(&app, &email).await;
+    app.post(
+        "/auth/magic-link",
+        &json!({ "email": email, "redirect_url": "https://auth.example.com/welcome" }),
+    )
+    .await;
+    let (link, _) = magic_link_and_code(&app, &email).await;
+
+    let response = app.get(&path_of(&app, &link)).await;
+
+    assert_eq!(response.status, 302, "{}", response.text);
+    assert_eq!(
+        response.header("location"),
+        Some("https://auth.example.com/welcome")
+    );
+}
+
+#[tokio::test]
 async fn a_redirect_off_the_allow_list_is_ignored() {
     let app = TestApp::spawn_with(Backend::Embedded, |config| {
         config.redirect_allow_list = vec!["https://app.example.com/welcome".into()];

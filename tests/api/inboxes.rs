@@ -245,6 +245,39 @@ async fn an_unreachable_server_answers_inbox_unreachable_within_the_timeout(back
     assert!(list(&app, &platform).await.is_empty());
 }
 
+async fn a_server_on_a_private_address_is_refused_outside_development(backend: Backend) {
+    let servers = MailServers::get();
+    let trusted = servers.clone();
+    // A deployed service (its public URL is not on loopback): the test's mail servers, on
+    // loopback, are what a caller must not make it connect to.
+    let app = TestApp::spawn_with(backend, move |config| {
+        trusted.trust(config);
+        config.public_url = "https://auth.example.com".into();
+        config.inbox_private_hosts = false;
+    })
+    .await;
+    let platform = app.signed_up().await;
+    let refused = post(
+        &app,
+        &platform,
+        "/human/v0/auth/tokens",
+        &imap_body(
+            &unique_email("inbox"),
+            servers.imap(true),
+            servers.smtp(true),
+        ),
+    )
+    .await;
+    refused.assert_error(400, "inbox_unreachable");
+    assert_eq!(refused.json["field"], "imap");
+    assert!(
+        refused.text.contains("is not a public address"),
+        "{}",
+        refused.text
+    );
+    assert!(list(&app, &platform).await.is_empty());
+}
+
 async fn an_untrusted_certificate_is_unreachable_not_accepted(backend: Backend) {
     let servers = MailServers::get();
     // No extra root: the throw-away certificate is just a stranger's self-signed one.
@@ -894,6 +927,7 @@ on_both_backends!(
     the_platform_confirms_by_post_with_tls_imap_and_starttls_smtp,
     a_wrong_password_answers_400_and_stores_and_sends_nothing,
     an_unreachable_server_answers_inbox_unreachable_within_the_timeout,
+    a_server_on_a_private_address_is_refused_outside_development,
     an_untrusted_certificate_is_unreachable_not_accepted,
     malformed_requests_name_the_field,
     no_caller_answers_401_everywhere_but_the_emailed_link,

@@ -101,9 +101,45 @@ fn query_of(url: &str) -> std::collections::HashMap<String, String> {
         .collect()
 }
 
+/// The provider's redirect back to our callback (`url`, with code and state), and the flow
+/// cookie held by the browser that began the flow (a `Cookie` header value).
+struct Back {
+    url: String,
+    cookie: String,
+}
+
+impl Back {
+    fn state(&self) -> String {
+        query_of(&self.url)["state"].clone()
+    }
+
+    /// Our callback, from the browser that began the flow.
+    async fn follow(&self, app: &TestApp) -> TestResponse {
+        self.follow_with(app, &self.cookie).await
+    }
+
+    /// Our callback, from a browser holding `cookie`.
+    async fn follow_with(&self, app: &TestApp, cookie: &str) -> TestResponse {
+        app.request(Method::GET, &local(&self.url), None, &[("cookie", cookie)])
+            .await
+    }
+}
+
+fn flow_cookie_name(app: &TestApp) -> String {
+    format!("{}oauth_flow", app.state.config.cookie_prefix)
+}
+
+/// The flow cookie a `/login` or `/link` answer sets, as the browser sends it back.
+fn flow_cookie(app: &TestApp, begun: &TestResponse) -> String {
+    let set = begun
+        .set_cookie(&flow_cookie_name(app))
+        .unwrap_or_else(|| panic!("no flow cookie in {:?}", begun.headers));
+    set.split(';').next().unwrap().to_owned()
+}
+
 /// `GET path` (a `/login` or `/link`), checked to redirect to the provider; the provider's
-/// redirect back (our callback URL with code and state).
-async fn consent(app: &TestApp, mock: &MockProvider, path: &str, bearer: Option<&str>) -> String {
+/// redirect back (our callback URL with code and state) with the flow cookie.
+async fn consent(app: &TestApp, mock: &MockProvider, path: &str, bearer: Option<&str>) -> Back {
     let auth = bearer.map(|token| format!("Bearer {token}"));
     let headers: Vec<(&str, &str)> = auth
         .as_deref()
@@ -113,7 +149,10 @@ async fn consent(app: &TestApp, mock: &MockProvider, path: &str, bearer: Option<
     assert_eq!(begun.status, 307, "{path}: {}", begun.text);
     let location = begun.header("location").expect("a Location").to_owned();
     assert!(location.starts_with(&mock.issuer), "{location}");
-    mock.consent(&location).await
+    Back {
+        url: mock.consent(&location).await,
+        cookie: flow_cookie(app, &begun),
+    }
 }
 
 /// A whole sign-in: `/auth/<provider>/login`, consent, our callback.
@@ -125,7 +164,7 @@ async fn sign_in_with(app: &TestApp, providers: &Providers, name: &str) -> TestR
         None,
     )
     .await;
-    app.get(&local(&back)).await
+    back.follow(app).await
 }
 
 fn user_id(response: &TestResponse) -> String {
@@ -249,18 +288,19 @@ async fn the_seed_001_google_paths_and_the_authorize_alias_work(backend: Backend
         .await;
     let back = consent(&app, &providers.google, "/users/auth/google", None).await;
     assert!(
-        back.starts_with(&format!(
+        back.url.starts_with(&format!(
             "{}/users/auth/google/callback?",
             app.state.config.public_url
         )),
-        "{back}"
+        "{}",
+        back.url
     );
-    let signed_in = app.get(&local(&back)).await;
+    let signed_in = back.follow(&app).await;
     assert_eq!(signed_in.status, 200, "{}", signed_in.text);
 
     let back = consent(&app, &providers.google, "/auth/google/authorize", None).await;
-    assert!(back.contains("/auth/google/callback?"), "{back}");
-    let again = app.get(&local(&back)).await;
+    assert!(back.url.contains("/auth/google/callback?"), "{}", back.url);
+    let again = back.follow(&app).await;
     assert_eq!(user_id(&again), user_id(&signed_in));
 }
 
@@ -355,7 +395,7 @@ async fn linking_ties_the_identity_to_the_caller_and_unlinking_keeps_a_way_in(ba
         Some(ada.access_token()),
     )
     .await;
-    let linked = app.get(&local(&back)).await;
+    let linked = back.follow(&app).await;
     assert_eq!(linked.status, 200, "{}", linked.text);
     assert_eq!(linked.json["identity"]["provider"], "google");
     assert_eq!(identities(&app, ada.access_token()).await, ["google"]);
@@ -372,9 +412,7 @@ async fn linking_ties_the_identity_to_the_caller_and_unlinking_keeps_a_way_in(ba
         Some(bob.access_token()),
     )
     .await;
-    app.get(&local(&back))
-        .await
-        .assert_error(409, "identity_taken");
+    back.follow(&app).await.assert_error(409, "identity_taken");
     assert!(identities(&app, bob.access_token()).await.is_empty());
 
     // Ada has a password: unlinking Google leaves her a way in.
@@ -414,7 +452,7 @@ async fn linking_ties_the_identity_to_the_caller_and_unlinking_keeps_a_way_in(ba
         .set_claims(person("77", &unique_email(), true))
         .await;
     let back = consent(&app, &providers.github, "/auth/github/link", Some(&token)).await;
-    assert_eq!(app.get(&local(&back)).await.status, 200);
+    assert_eq!(back.follow(&app).await.status, 200);
     let mut listed = identities(&app, &token).await;
     listed.sort();
     assert_eq!(listed, ["acme", "github"]);
@@ -440,7 +478,7 @@ async fn redirects_go_only_to_the_allow_list_with_cookies(backend: Backend) {
         None,
     )
     .await;
-    let redirected = app.get(&local(&back)).await;
+    let redirected = back.follow(&app).await;
     assert_eq!(redirected.status, 302, "{}", redirected.text);
     assert_eq!(redirected.header("location"), Some(ALLOWED));
     assert!(redirected.headers.get_all("set-cookie").iter().count() >= 2);
@@ -452,7 +490,7 @@ async fn redirects_go_only_to_the_allow_list_with_cookies(backend: Backend) {
         None,
     )
     .await;
-    let answered = app.get(&local(&back)).await;
+    let answered = back.follow(&app).await;
     assert_eq!(answered.status, 200, "an unlisted redirect is ignored");
     assert!(answered.header("location").is_none());
 }
@@ -506,25 +544,36 @@ async fn missing_reused_expired_and_foreign_states_and_a_replayed_code_are_refus
     app.get("/auth/google/callback?code=abc")
         .await
         .assert_error(400, "invalid_oauth_state");
-    // Never issued.
-    app.get(&format!(
-        "/auth/google/callback?code=abc&state={}",
-        "A".repeat(43)
-    ))
+    // Never issued (with a flow cookie that names it, so the state itself is what is refused).
+    let never = "A".repeat(43);
+    let cookie = format!(
+        "{}={}",
+        flow_cookie_name(&app),
+        oauth_flow::hash_state(&never)
+    );
+    app.request(
+        Method::GET,
+        &format!("/auth/google/callback?code=abc&state={never}"),
+        None,
+        &[("cookie", &cookie)],
+    )
     .await
     .assert_error(400, "invalid_oauth_state");
-    // Foreign: a state of GitHub's flow at Google's callback.
+    // Foreign: a state of GitHub's flow at Google's callback, from the browser that began it.
     let back = consent(&app, &providers.github, "/auth/github/login", None).await;
-    let github_state = query_of(&back)["state"].clone();
-    app.get(&format!(
-        "/auth/google/callback?code=abc&state={github_state}"
-    ))
+    let github_state = back.state();
+    app.request(
+        Method::GET,
+        &format!("/auth/google/callback?code=abc&state={github_state}"),
+        None,
+        &[("cookie", &back.cookie)],
+    )
     .await
     .assert_error(400, "invalid_oauth_state");
 
     // Expired: the flow's ten minutes are over.
     let back = consent(&app, &providers.google, "/auth/google/login", None).await;
-    let state = query_of(&back)["state"].clone();
+    let state = back.state();
     let mut set = latchkey::ports::Item::new();
     set.insert("ttl".into(), json!(app.state.clock.unix() - 1));
     app.state
@@ -537,26 +586,31 @@ async fn missing_reused_expired_and_foreign_states_and_a_replayed_code_are_refus
         )
         .await
         .unwrap();
-    app.get(&local(&back))
+    back.follow(&app)
         .await
         .assert_error(400, "invalid_oauth_state");
 
     // Reused: the same callback twice.
     let back = consent(&app, &providers.google, "/auth/google/login", None).await;
-    let first = app.get(&local(&back)).await;
+    let first = back.follow(&app).await;
     assert_eq!(first.status, 200, "{}", first.text);
-    app.get(&local(&back))
+    back.follow(&app)
         .await
         .assert_error(400, "invalid_oauth_state");
 
     // A code replayed under a fresh state: the provider refuses it (its PKCE challenge was
     // spent, and ours no longer matches).
-    let code = query_of(&back)["code"].clone();
+    let code = query_of(&back.url)["code"].clone();
     let begun = app.get("/auth/google/login").await;
     let fresh = query_of(begun.header("location").unwrap())["state"].clone();
-    app.get(&format!("/auth/google/callback?code={code}&state={fresh}"))
-        .await
-        .assert_error(400, "oauth_refused");
+    app.request(
+        Method::GET,
+        &format!("/auth/google/callback?code={code}&state={fresh}"),
+        None,
+        &[("cookie", &flow_cookie(&app, &begun))],
+    )
+    .await
+    .assert_error(400, "oauth_refused");
 }
 
 async fn every_spoiled_id_token_is_refused_and_creates_nothing(backend: Backend) {
@@ -702,6 +756,69 @@ async fn an_unreachable_provider_answers_502(backend: Backend) {
         .assert_error(502, "provider_unavailable");
 }
 
+async fn a_callback_from_a_browser_that_did_not_begin_the_flow_is_refused_and_leaves_it(
+    backend: Backend,
+) {
+    let (app, providers) = app(backend).await;
+    // Mallory begins a link to her account and gets a victim's browser through the consent:
+    // it comes back to our callback with the victim's code and Mallory's state.
+    let mallory = app.signed_up().await;
+    providers
+        .google
+        .set_claims(person("g-victim", &unique_email(), true))
+        .await;
+    let back = consent(
+        &app,
+        &providers.google,
+        "/auth/google/link",
+        Some(mallory.access_token()),
+    )
+    .await;
+
+    // The victim's browser holds no flow cookie, or the cookie of a flow of its own.
+    back.follow_with(&app, "")
+        .await
+        .assert_error(400, "invalid_oauth_state");
+    let own = consent(&app, &providers.google, "/auth/google/login", None).await;
+    back.follow_with(&app, &own.cookie)
+        .await
+        .assert_error(400, "invalid_oauth_state");
+    assert!(identities(&app, mallory.access_token()).await.is_empty());
+
+    // Refused before it was consumed: the browser that began it still finishes it, and the
+    // binding is cleared.
+    let linked = back.follow(&app).await;
+    assert_eq!(linked.status, 200, "{}", linked.text);
+    assert_eq!(identities(&app, mallory.access_token()).await, ["google"]);
+    let cleared = linked
+        .set_cookie(&flow_cookie_name(&app))
+        .expect("the flow cookie is cleared");
+    assert!(cleared.contains("Max-Age=0"), "{cleared}");
+}
+
+async fn the_flow_cookie_is_http_only_lax_and_lives_as_long_as_the_flow(backend: Backend) {
+    let (app, _providers) = app(backend).await;
+    let begun = app.get("/auth/google/login").await;
+    assert_eq!(begun.status, 307, "{}", begun.text);
+    let set = begun
+        .set_cookie(&flow_cookie_name(&app))
+        .expect("a flow cookie");
+    let state = query_of(begun.header("location").unwrap())["state"].clone();
+    assert_eq!(
+        set,
+        format!(
+            "{}={}; HttpOnly; Secure; SameSite=Lax; Path=/; Max-Age={}",
+            flow_cookie_name(&app),
+            oauth_flow::hash_state(&state),
+            oauth_flow::FLOW_TTL_SECONDS
+        )
+    );
+    assert!(
+        !set.contains(&state),
+        "the state itself is not in the cookie"
+    );
+}
+
 on_both_backends!(
     google_sign_in_makes_an_oauth_only_account_and_signs_the_same_user_in_again,
     a_generic_oidc_provider_signs_in_like_google,
@@ -718,6 +835,8 @@ on_both_backends!(
     with_mfa_on_the_callback_answers_the_mfa_step,
     login_methods_list_the_enabled_providers_and_others_are_not_found,
     an_unreachable_provider_answers_502,
+    a_callback_from_a_browser_that_did_not_begin_the_flow_is_refused_and_leaves_it,
+    the_flow_cookie_is_http_only_lax_and_lives_as_long_as_the_flow,
 );
 
 /// The round trips of a callback (DESIGN.md budgets; stated in the README): a known identity
@@ -744,7 +863,7 @@ async fn a_callback_takes_at_most_four_table_round_trips() {
     for what in ["first sign-in (account made)", "known identity"] {
         let back = consent(&app, &providers.google, "/auth/google/login", None).await;
         counts.reset();
-        let answered = app.get(&local(&back)).await;
+        let answered = back.follow(&app).await;
         assert_eq!(answered.status, 200, "{}", answered.text);
         let round_trips = counts.round_trips();
         println!(

@@ -23,19 +23,39 @@ impl std::io::Write for Captured {
     }
 }
 
+impl Captured {
+    /// Captures this thread's log, in the Lambda format (JSON lines with the request span's
+    /// fields), until the guard drops.
+    fn start() -> (Self, tracing::subscriber::DefaultGuard) {
+        let captured = Captured::default();
+        let writer = captured.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(move || writer.clone())
+            .with_ansi(false)
+            .json()
+            .flatten_event(true)
+            .with_current_span(true)
+            .finish();
+        (captured, tracing::subscriber::set_default(subscriber))
+    }
+
+    fn text(&self) -> String {
+        String::from_utf8(self.0.lock().unwrap().clone()).unwrap()
+    }
+
+    fn lines(&self) -> Vec<Value> {
+        self.text()
+            .lines()
+            .map(|line| {
+                serde_json::from_str(line).unwrap_or_else(|_| panic!("a JSON line: {line}"))
+            })
+            .collect()
+    }
+}
+
 #[tokio::test]
 async fn a_flow_logs_one_event_per_security_outcome_and_no_secret() {
-    let captured = Captured::default();
-    let writer = captured.clone();
-    // The Lambda format: JSON lines with the request span's fields.
-    let subscriber = tracing_subscriber::fmt()
-        .with_writer(move || writer.clone())
-        .with_ansi(false)
-        .json()
-        .flatten_event(true)
-        .with_current_span(true)
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let (captured, _guard) = Captured::start();
 
     let app = TestApp::spawn_with(Backend::Embedded, |config| {
         config.refresh_reuse_grace = Duration::ZERO;
@@ -161,11 +181,11 @@ async fn a_flow_logs_one_event_per_security_outcome_and_no_secret() {
     }
     assert_eq!(statuses.last(), Some(&429), "{statuses:?}");
 
-    let log = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
-    let events: Vec<Value> = log
+    let log = captured.text();
+    let events: Vec<Value> = captured
         .lines()
-        .map(|line| serde_json::from_str(line).unwrap_or_else(|_| panic!("a JSON line: {line}")))
-        .filter(|event: &Value| event["target"] == "security")
+        .into_iter()
+        .filter(|event| event["target"] == "security")
         .collect();
     let named =
         |name: &str| -> Vec<&Value> { events.iter().filter(|e| e["event"] == name).collect() };
@@ -194,9 +214,19 @@ async fn a_flow_logs_one_event_per_security_outcome_and_no_secret() {
         "email.sent",
         "password.reset",
     ] {
-        // (The request span's `request_id` and `client` on each line: the binary's own log,
-        // functions/local/tests/binary.rs.)
         assert!(!named(name).is_empty(), "no {name} event in:\n{log}");
+    }
+    // Each outcome carries the request it belongs to: the request span's id and client address.
+    for event in &events {
+        let span = &event["span"];
+        assert!(
+            span["request_id"].as_str().is_some_and(|id| !id.is_empty()),
+            "no request id on {event}"
+        );
+        assert!(
+            span["client"].as_str().is_some_and(|c| !c.is_empty()),
+            "no client address on {event}"
+        );
     }
     assert_eq!(named("refresh.reused").len(), 1);
     assert_eq!(named("session.logout").len(), 1);
@@ -209,6 +239,58 @@ async fn a_flow_logs_one_event_per_security_outcome_and_no_secret() {
         );
     }
     assert!(!log.contains("token="), "no link with a token in the log");
+}
+
+#[tokio::test]
+async fn a_redirect_url_off_the_allow_list_is_ignored_with_a_warning_naming_the_reason() {
+    let (captured, _guard) = Captured::start();
+    let app = TestApp::spawn_with(Backend::Embedded, |config| {
+        config.redirect_allow_list = vec!["https://app.example.com/welcome".into()];
+    })
+    .await;
+    let ada = app.signed_up().await;
+    let asked = app
+        .post(
+            "/auth/magic-link",
+            &json!({"email": ada.user.email, "redirect_url": "https://evil.example/welcome"}),
+        )
+        .await;
+    assert_eq!(asked.status, 200, "{}", asked.text);
+    let link = app.sent_mail().await.pop().expect("the magic link mail");
+    assert!(
+        link.links().iter().all(|l| !l.contains("evil.example")),
+        "{:?}",
+        link.links()
+    );
+
+    let refused: Vec<Value> = captured
+        .lines()
+        .into_iter()
+        .filter(|line| line["event"] == "redirect_refused")
+        .collect();
+    assert_eq!(refused.len(), 1, "{}", captured.text());
+    let event = &refused[0];
+    assert_eq!(event["level"], "WARN");
+    assert_eq!(
+        event["reason"],
+        "neither on LATCHKEY_PUBLIC_URL's origin nor exactly on LATCHKEY_REDIRECT_ALLOW_LIST"
+    );
+    assert_eq!(event["redirect_url"], "https://evil.example/welcome");
+
+    // An allowed one is kept, and says nothing.
+    let allowed = app
+        .post(
+            "/auth/magic-link",
+            &json!({"email": ada.user.email, "redirect_url": "https://app.example.com/welcome"}),
+        )
+        .await;
+    assert_eq!(allowed.status, 200, "{}", allowed.text);
+    let refused = captured
+        .lines()
+        .into_iter()
+        .filter(|line| line["event"] == "redirect_refused")
+        .count();
+    assert_eq!(refused, 1, "no warning for an allowed redirect");
 }
 
 /// The session id (`sid`) of an access token, read without verifying it.

@@ -60,7 +60,7 @@ pub struct LoginMethods {
 
 #[derive(Serialize, ToSchema)]
 pub struct LoginMethod {
-    /// `password`, `magic_link` or `oauth`.
+    /// `password`, `magic_link`, `oauth` or `passkey`.
     #[serde(rename = "type")]
     #[schema(value_type = String)]
     kind: &'static str,
@@ -79,6 +79,10 @@ pub struct LoginMethod {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(format = "uri")]
     callback_url: Option<String>,
+    /// Where to POST for a WebAuthn assertion challenge (`passkey`; the passkeys group).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(format = "uri")]
+    challenge_url: Option<String>,
 }
 
 impl LoginMethod {
@@ -89,6 +93,7 @@ impl LoginMethod {
             provider: None,
             authorize_url: None,
             callback_url: None,
+            challenge_url: None,
         }
     }
 }
@@ -117,8 +122,18 @@ pub async fn login_methods(State(state): State<AppState>) -> Json<LoginMethods> 
                 provider: Some(name.to_owned()),
                 authorize_url: Some(format!("{base}/auth/{name}/login")),
                 callback_url: Some(format!("{base}/auth/{name}/callback")),
+                challenge_url: None,
             }),
     );
+    // Passkeys are always on: their relying party comes from the public URL by default.
+    methods.push(LoginMethod {
+        kind: "passkey",
+        submit_url: None,
+        provider: None,
+        authorize_url: None,
+        callback_url: None,
+        challenge_url: Some(format!("{base}/auth/passkeys/login-challenge")),
+    });
     Json(LoginMethods { methods })
 }
 

@@ -14,11 +14,17 @@
 //!   invalid_id_token`, `409 account_exists` / `identity_taken`, `502 provider_unavailable`.
 //! - `DELETE /auth/identities/{provider}` removes every identity the caller has at that
 //!   provider; none there is `404`.
+//! - A flow is bound to the browser that began it: `/login` and `/link` set a short-lived
+//!   `oauth_flow` cookie (`HttpOnly; Secure; SameSite=Lax`) holding the SHA-256 of the flow's
+//!   `state`, and a callback with a code is refused (`400 invalid_oauth_state`, the flow left
+//!   for its own browser) unless that cookie names its state. Without it, anyone could begin a
+//!   flow and have someone else's browser finish it: signing them in to the attacker's account
+//!   (login CSRF) or, with `/link`, linking their provider identity to the attacker's account.
 
 use axum::Router;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use latchkey::domain::sessions::SessionContext;
 use latchkey::error::ErrorCode;
@@ -26,6 +32,7 @@ use latchkey::http::answers::{ErrorResponse, SuccessMessage, always_true, errors
 use latchkey::http::{Caller, Client, Json, Routes, alias, cookies};
 use latchkey::services::email_links::allowed_redirect;
 use latchkey::services::mfa::{MfaChallenge, SignInOutcome};
+use latchkey::services::oauth_flow::{self, FLOW_TTL_SECONDS};
 use latchkey::services::sessions::AuthResponse;
 use latchkey::services::social::{self, CallbackOutcome, FlowPayload, IdentityView, Provider};
 use latchkey::{AppState, Error, Result};
@@ -97,15 +104,42 @@ async fn begin(
         redirect_to: allowed_redirect(&state.config, redirect_to.as_deref()),
         redirect_uri: format!("{}{callback_path}", state.config.public_url),
     };
-    let url = social::begin(state, provider, payload).await?;
-    temporary_redirect(&url)
+    let started = social::begin(state, provider, payload).await?;
+    let response = temporary_redirect(&started.authorization_url)?;
+    let binding = cookies::set_lax_cookie(
+        &cookies::name(&state.config, FLOW_COOKIE),
+        &oauth_flow::hash_state(&started.state),
+        FLOW_TTL_SECONDS,
+    );
+    Ok(cookies::with_cookie(response, binding))
+}
+
+/// The cookie that binds a flow to the browser that began it (module header).
+const FLOW_COOKIE: &str = "oauth_flow";
+
+/// Refuses a callback whose browser did not begin the flow its `state` names. Checked before the
+/// flow is consumed, so a forged callback does not spend the rightful browser's flow.
+fn require_flow_cookie(state: &AppState, headers: &HeaderMap, state_param: &str) -> Result<()> {
+    let held = cookies::read(headers, &cookies::name(&state.config, FLOW_COOKIE));
+    if held.is_some_and(|held| held == oauth_flow::hash_state(state_param)) {
+        return Ok(());
+    }
+    tracing::warn!(
+        event = "oauth_flow_unbound",
+        "an OAuth callback came from a browser that did not begin its flow"
+    );
+    Err(Error::new(
+        ErrorCode::InvalidOAuthState,
+        "This sign-in was not started in this browser; start it again",
+    ))
 }
 
 const PROVIDER_PARAM: &str = "`google`, `github`, or the name of an OIDC provider in \
     `LATCHKEY_OIDC_PROVIDERS`. An unknown or disabled provider answers `404`.";
 const BEGIN_OK: &str = "To the provider's consent page, with `state`, PKCE S256 \
     (`code_challenge`) and, for OIDC providers, a `nonce`. The flow lives 10 minutes and is \
-    consumed once.";
+    consumed once, by a callback from this browser: the answer sets the `oauth_flow` cookie \
+    (`SameSite=Lax`) that binds the flow to it.";
 
 /// `GET /auth/{provider}/login`: send the browser to the provider.
 #[utoipa::path(get, path = "/auth/{provider}/login", operation_id = "loginWithProvider",
@@ -228,7 +262,8 @@ const CALLBACK_REDIRECT: &str = "To the flow's `redirect_to`: signed in with the
     cookies set (the tokens travel in the cookies only), or linked. When the provider answered \
     an error, `error=<its code>` is added to the URL.";
 const CALLBACK_400: &str = "`invalid_oauth_state`: the `state` is missing, unknown, used, \
-    expired, or from another provider's flow. `oauth_refused`: the provider answered an error \
+    expired, or from another provider's flow, or this browser did not begin the flow (no \
+    `oauth_flow` cookie for it). `oauth_refused`: the provider answered an error \
     (the person denied consent) or refused the code. `invalid_request` with `field`: no `code`, \
     or no usable email address from the provider.";
 const CALLBACK_401: &str = "`invalid_id_token`: the provider's ID token fails a check \
@@ -265,9 +300,10 @@ async fn callback(
     State(state): State<AppState>,
     Client(client): Client,
     Path(provider): Path<String>,
+    headers: HeaderMap,
     q: Result<Query<CallbackQuery>, QueryRejection>,
 ) -> Result<Response> {
-    finish(&state, &provider, query(q)?, &client).await
+    finish(&state, &provider, query(q)?, &headers, &client).await
 }
 
 /// `GET /users/auth/google/callback` (seed 001): the callback of `/users/auth/google`.
@@ -295,15 +331,17 @@ async fn callback(
 async fn google_callback(
     State(state): State<AppState>,
     Client(client): Client,
+    headers: HeaderMap,
     q: Result<Query<CallbackQuery>, QueryRejection>,
 ) -> Result<Response> {
-    finish(&state, "google", query(q)?, &client).await
+    finish(&state, "google", query(q)?, &headers, &client).await
 }
 
 async fn finish(
     state: &AppState,
     provider_name: &str,
     q: CallbackQuery,
+    headers: &HeaderMap,
     client: &SessionContext,
 ) -> Result<Response> {
     let provider: Provider<'_> = social::provider(state, provider_name)?;
@@ -314,8 +352,24 @@ async fn finish(
     let Some(code) = q.code.filter(|c| !c.trim().is_empty()) else {
         return Err(Error::invalid_field("code", "is required"));
     };
+    require_flow_cookie(state, headers, state_param)?;
     let flow = social::consume(state, provider, state_param).await?;
-    match social::callback(state, provider, flow, &code, client).await? {
+    let answer = completed(state, provider, flow, &code, client).await?;
+    // The binding has served: the browser forgets it.
+    Ok(cookies::with_cookie(
+        answer,
+        cookies::clear_cookie(&cookies::name(&state.config, FLOW_COOKIE)),
+    ))
+}
+
+async fn completed(
+    state: &AppState,
+    provider: Provider<'_>,
+    flow: oauth_flow::Flow<FlowPayload>,
+    code: &str,
+    client: &SessionContext,
+) -> Result<Response> {
+    match social::callback(state, provider, flow, code, client).await? {
         CallbackOutcome::SignedIn {
             outcome,
             redirect_to,

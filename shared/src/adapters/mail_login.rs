@@ -7,8 +7,15 @@
 //! none (API.md: "STARTTLS otherwise where offered"). Certificates are checked against Mozilla's
 //! roots (`webpki-roots`, compiled in: no file system or network lookup on Lambda), plus the
 //! extra roots the configuration names, which only tests set. Verification is never turned off.
+//!
+//! The host is resolved once, here, and every address it resolves to must be public (not
+//! loopback, private, link-local, shared, reserved...) unless the configuration allows private
+//! hosts (a development server): a caller names the host, and must not be able to make the
+//! service open connections into its own network. The clients then connect to the checked
+//! addresses, never to the name again, so a second DNS answer cannot slip another one in.
 
 use std::fmt;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -34,11 +41,13 @@ pub struct MailServers {
     extra_roots_pem: Option<String>,
     /// The whole attempt, connection and TLS included.
     timeout: Duration,
+    /// Whether non-public addresses may be connected to (module header).
+    private_hosts: bool,
 }
 
 impl MailServers {
     /// `extra_roots_pem`: certificates to trust besides Mozilla's roots (tests' throw-away CA).
-    pub fn new(extra_roots_pem: Option<String>, timeout: Duration) -> Self {
+    pub fn new(extra_roots_pem: Option<String>, timeout: Duration, private_hosts: bool) -> Self {
         let mut roots = RootCertStore::empty();
         roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
         if let Some(pem) = &extra_roots_pem {
@@ -58,11 +67,30 @@ impl MailServers {
             tls: Arc::new(tls),
             extra_roots_pem,
             timeout,
+            private_hosts,
         }
     }
 
+    /// The addresses `server` resolves to, refused when one of them is not public (unless
+    /// private hosts are allowed).
+    async fn resolve(&self, server: &MailServerLogin) -> Result<Vec<SocketAddr>, MailLoginError> {
+        let addresses: Vec<SocketAddr> =
+            tokio::net::lookup_host((server.host.as_str(), server.port))
+                .await
+                .map_err(unreachable)?
+                .collect();
+        if addresses.is_empty() {
+            return Err(unreachable(format!("{} has no address", server.host)));
+        }
+        if !self.private_hosts && addresses.iter().any(|a| !is_public(a.ip())) {
+            return Err(MailLoginError::NotPublic(server.host.clone()));
+        }
+        Ok(addresses)
+    }
+
     async fn imap(&self, server: &MailServerLogin) -> Result<(), MailLoginError> {
-        let tcp = TcpStream::connect((server.host.as_str(), server.port))
+        let addresses = self.resolve(server).await?;
+        let tcp = TcpStream::connect(&addresses[..])
             .await
             .map_err(unreachable)?;
         if server.secure {
@@ -110,8 +138,10 @@ impl MailServers {
         } else {
             Tls::Opportunistic(parameters)
         };
+        // The checked address, not the name (TLS still verifies the name: `parameters`).
+        let address = self.resolve(server).await?[0].ip().to_string();
         let transport: AsyncSmtpTransport<Tokio1Executor> =
-            AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&server.host)
+            AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(address)
                 .port(server.port)
                 .tls(tls)
                 .timeout(Some(self.timeout))
@@ -129,6 +159,46 @@ impl MailServers {
             Err(error) => Err(unreachable(error)),
         }
     }
+}
+
+/// An address on the public internet: not loopback, private (RFC 1918, IPv6 unique local),
+/// link-local, shared (100.64/10), unspecified, broadcast, multicast, documentation,
+/// benchmarking or reserved; an IPv4-mapped IPv6 address is judged as its IPv4 address.
+fn is_public(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => is_public_v4(v4),
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => is_public_v4(v4),
+            None => is_public_v6(v6),
+        },
+    }
+}
+
+fn is_public_v4(ip: Ipv4Addr) -> bool {
+    let [a, b, c, _] = ip.octets();
+    !(ip.is_loopback()
+        || ip.is_private()
+        || ip.is_link_local()
+        || ip.is_unspecified()
+        || ip.is_broadcast()
+        || ip.is_multicast()
+        || ip.is_documentation()
+        || a == 0
+        || (a == 100 && (64..128).contains(&b))
+        || (a == 192 && b == 0 && c == 0)
+        || (a == 198 && (18..20).contains(&b))
+        || a >= 240)
+}
+
+fn is_public_v6(ip: Ipv6Addr) -> bool {
+    let first = ip.segments()[0];
+    !(ip.is_loopback()
+        || ip.is_unspecified()
+        || ip.is_multicast()
+        || (first & 0xfe00) == 0xfc00
+        || (first & 0xffc0) == 0xfe80
+        || (first == 0x2001 && ip.segments()[1] == 0x0db8)
+        || ip.to_ipv4().is_some_and(|v4| !is_public_v4(v4)))
 }
 
 fn unreachable(error: impl fmt::Display) -> MailLoginError {
@@ -224,5 +294,72 @@ impl MailLogin for MailServers {
                     self.timeout.as_secs()
                 )))
             })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_public_addresses_are_public() {
+        for public in [
+            "8.8.8.8",
+            "1.1.1.1",
+            "2606:4700:4700::1111",
+            "::ffff:8.8.8.8",
+        ] {
+            assert!(is_public(public.parse().unwrap()), "{public}");
+        }
+        for private in [
+            "127.0.0.1",
+            "10.1.2.3",
+            "172.16.0.1",
+            "192.168.1.1",
+            "169.254.169.254",
+            "100.64.0.1",
+            "0.0.0.0",
+            "255.255.255.255",
+            "224.0.0.1",
+            "192.0.0.8",
+            "198.18.0.1",
+            "240.0.0.1",
+            "::1",
+            "::",
+            "fd00::1",
+            "fe80::1",
+            "ff02::1",
+            "2001:db8::1",
+            "::ffff:127.0.0.1",
+            "::ffff:169.254.169.254",
+        ] {
+            assert!(!is_public(private.parse().unwrap()), "{private}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_loopback_host_is_refused_before_any_connection_unless_private_hosts_are_allowed() {
+        // A listener that counts connections: the refusal must come before one is opened.
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let server = MailServerLogin {
+            host: "localhost".into(),
+            port: listener.local_addr().unwrap().port(),
+            secure: false,
+            username: "ada".into(),
+            password: String::from("not-checked").into(),
+        };
+        let refusing = MailServers::new(None, Duration::from_secs(2), false);
+        for protocol in [MailProtocol::Imap, MailProtocol::Smtp] {
+            match refusing.try_login(protocol, &server).await {
+                Err(MailLoginError::NotPublic(host)) => assert_eq!(host, "localhost"),
+                other => panic!("{protocol:?}: {other:?}"),
+            }
+        }
+        assert!(listener.accept().is_err(), "no connection was opened");
+
+        let allowing = MailServers::new(None, Duration::from_secs(2), true);
+        let _ = allowing.try_login(MailProtocol::Imap, &server).await;
+        assert!(listener.accept().is_ok(), "a development server connects");
     }
 }

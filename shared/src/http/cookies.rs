@@ -22,6 +22,13 @@ pub fn set_cookie(name: &str, value: &str, max_age: i64) -> String {
     format!("{name}={value}; HttpOnly; Secure; SameSite=Strict; Path=/; Max-Age={max_age}")
 }
 
+/// A `Set-Cookie` value with our attributes but `SameSite=Lax`: for a cookie that must come back
+/// on a top-level navigation from another site (an OAuth provider's redirect to our callback),
+/// which `Strict` cookies do not.
+pub fn set_lax_cookie(name: &str, value: &str, max_age: i64) -> String {
+    format!("{name}={value}; HttpOnly; Secure; SameSite=Lax; Path=/; Max-Age={max_age}")
+}
+
 /// A `Set-Cookie` value that removes the cookie.
 pub fn clear_cookie(name: &str) -> String {
     set_cookie(name, "", 0)

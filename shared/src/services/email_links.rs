@@ -56,32 +56,52 @@ fn mail_cap(purpose: Purpose) -> rate_limit::Limit {
     }
 }
 
-/// The redirect a client asked for, if it is exactly on the allow-list; anything else is ignored
-/// (the flow goes on without a redirect), so a link can never send a user to a stranger's site.
+/// The redirect a client asked for, if API.md allows it: a URL on the same origin as
+/// `LATCHKEY_PUBLIC_URL` (the service's own pages), or one listed exactly in
+/// `LATCHKEY_REDIRECT_ALLOW_LIST`. Anything else is ignored (the flow goes on without a redirect),
+/// so a link can never send a user to a stranger's site.
 pub fn allowed_redirect(config: &Config, requested: Option<&str>) -> Option<String> {
     let requested = requested?.trim();
-    let found = config
+    if config
         .redirect_allow_list
         .iter()
-        .find(|allowed| allowed.as_str() == requested)
-        .cloned();
-    if found.is_none() {
-        // Ignored, not refused (the answer must not change); the operator still needs to know
-        // why the user landed nowhere. A client's URL is not a secret; cut to keep lines short.
-        let reason = if config.redirect_allow_list.is_empty() {
-            "LATCHKEY_REDIRECT_ALLOW_LIST is empty"
-        } else {
-            "not exactly on LATCHKEY_REDIRECT_ALLOW_LIST"
-        };
-        let shown: String = requested.chars().take(200).collect();
-        tracing::warn!(
-            event = "redirect_refused",
-            redirect_url = %shown,
-            reason,
-            "a redirect_url was ignored: {reason}"
-        );
+        .any(|allowed| allowed == requested)
+    {
+        return Some(requested.to_owned());
     }
-    found
+    if let Some(own) = on_public_origin(config, requested) {
+        return Some(own);
+    }
+    // Ignored, not refused (the answer must not change); the operator still needs to know why
+    // the user landed nowhere. A client's URL is not a secret; cut to keep lines short.
+    let reason = if config.redirect_allow_list.is_empty() {
+        "not on LATCHKEY_PUBLIC_URL's origin, and LATCHKEY_REDIRECT_ALLOW_LIST is empty"
+    } else {
+        "neither on LATCHKEY_PUBLIC_URL's origin nor exactly on LATCHKEY_REDIRECT_ALLOW_LIST"
+    };
+    let shown: String = requested.chars().take(200).collect();
+    tracing::warn!(
+        event = "redirect_refused",
+        redirect_url = %shown,
+        reason,
+        "a redirect_url was ignored: {reason}"
+    );
+    None
+}
+
+/// `requested` as the URL a browser would follow, when that is on the public URL's origin
+/// (scheme, host and port, compared after WHATWG parsing, so `https://auth.example.com@evil.example`
+/// or a look-alike host is not). The parsed form is what is kept: what is followed is what was
+/// checked.
+fn on_public_origin(config: &Config, requested: &str) -> Option<String> {
+    let public = url::Url::parse(&config.public_url).ok()?;
+    let url = url::Url::parse(requested).ok()?;
+    let credentials = !url.username().is_empty() || url.password().is_some();
+    (matches!(url.scheme(), "http" | "https")
+        && !credentials
+        && url.origin().is_tuple()
+        && url.origin() == public.origin())
+    .then(|| url.to_string())
 }
 
 /// `base` with `token=<token>` added to its query.
@@ -435,6 +455,33 @@ mod tests {
             assert_eq!(allowed_redirect(&config, Some(other)), None, "{other}");
         }
         assert_eq!(allowed_redirect(&config, None), None);
+    }
+
+    #[test]
+    fn a_redirect_on_the_public_urls_origin_needs_no_listing_and_look_alikes_are_ignored() {
+        let mut config = config(&[]);
+        config.public_url = "https://auth.example.com".into();
+        assert_eq!(
+            allowed_redirect(&config, Some("https://auth.example.com/welcome?x=1")).as_deref(),
+            Some("https://auth.example.com/welcome?x=1")
+        );
+        assert_eq!(
+            allowed_redirect(&config, Some("https://AUTH.example.com")).as_deref(),
+            Some("https://auth.example.com/"),
+            "the parsed form is kept"
+        );
+        for other in [
+            "http://auth.example.com/welcome",
+            "https://auth.example.com:8443/welcome",
+            "https://auth.example.com.evil.example/welcome",
+            "https://auth.example.com@evil.example/welcome",
+            "https://user:pw@auth.example.com/welcome",
+            "//evil.example/welcome",
+            "/welcome",
+            "javascript:alert(1)",
+        ] {
+            assert_eq!(allowed_redirect(&config, Some(other)), None, "{other}");
+        }
     }
 
     #[test]

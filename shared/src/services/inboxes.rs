@@ -129,6 +129,18 @@ impl From<InboxError> for Error {
                 .with_extra("field", field)
                 .with_cause(error)
             }
+            InboxError::Unreachable(protocol, MailLoginError::NotPublic(_)) => {
+                let (name, field) = (server_name(*protocol), protocol.as_str());
+                Error::new(
+                    ErrorCode::InboxUnreachable,
+                    format!(
+                        "The {name} server's host is not a public address; only mail servers \
+                         on the internet can be connected"
+                    ),
+                )
+                .with_extra("field", field)
+                .with_cause(error)
+            }
             InboxError::Unreachable(protocol, _) => {
                 let (name, field) = (server_name(*protocol), protocol.as_str());
                 Error::new(
@@ -206,7 +218,7 @@ pub async fn check_logins(
             Err(error @ MailLoginError::Refused(_)) => {
                 return Err(InboxError::LoginRefused(protocol, error));
             }
-            Err(error @ MailLoginError::Unreachable(_)) => {
+            Err(error @ (MailLoginError::Unreachable(_) | MailLoginError::NotPublic(_))) => {
                 return Err(InboxError::Unreachable(protocol, error));
             }
         }

@@ -130,11 +130,10 @@ pub async fn begin(
     state: &AppState,
     provider: Provider<'_>,
     payload: FlowPayload,
-) -> Result<String> {
+) -> Result<oauth_flow::Started> {
     let endpoints = endpoints(state, provider, &payload.redirect_uri).await?;
     let oidc = matches!(provider, Provider::Oidc(_));
-    let started = oauth_flow::begin(state, &endpoints, FLOW_PURPOSE, &payload, oidc).await?;
-    Ok(started.authorization_url)
+    Ok(oauth_flow::begin(state, &endpoints, FLOW_PURPOSE, &payload, oidc).await?)
 }
 
 /// What a callback ended in.

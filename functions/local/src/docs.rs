@@ -17,8 +17,9 @@ use utoipa_swagger_ui::Config;
 /// `<style>` element Swagger UI's script adds (Chromium names it when it is blocked; the browser
 /// test fails on any CSP violation, so a new Swagger UI with another one is noticed).
 pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'; \
-     style-src 'self' 'sha256-RL3ie0nH+Lzz2YNqQN83mnU0J1ot4QL7b99vMdIX99w='; img-src 'self' data:; connect-src 'self'; form-action 'none'; \
-     frame-ancestors 'none'; base-uri 'none'";
+     style-src 'self' 'sha256-RL3ie0nH+Lzz2YNqQN83mnU0J1ot4QL7b99vMdIX99w='; \
+     img-src 'self' data:; connect-src 'self'; form-action 'none'; frame-ancestors 'none'; \
+     base-uri 'none'";
 
 /// `/docs` and `/docs/` answer the page; `/docs/<file>` Swagger UI's files.
 pub fn router(product_name: &str) -> Router {

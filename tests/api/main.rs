@@ -7,6 +7,7 @@ mod accounts_discovery;
 mod accounts_sessions;
 mod admin;
 mod api_keys;
+mod api_reference;
 mod authorizer;
 mod browser;
 mod cipher;

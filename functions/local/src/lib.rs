@@ -4,6 +4,7 @@
 //! `template`).
 
 pub mod cli;
+pub mod docs;
 pub mod groups;
 pub mod openapi;
 pub mod template;
@@ -13,13 +14,15 @@ use latchkey::services::tokens;
 use latchkey::{AppState, Config, http::middleware, telemetry};
 
 /// Every endpoint group's router, merged; the same routes the Lambda functions serve. The local
-/// server adds `GET /`, a page naming what it offers (not a Lambda route).
+/// server adds `GET /`, a page naming what it offers, and `/docs`, the rendered API reference
+/// (neither is a Lambda route).
 pub fn app(state: AppState) -> Router {
     let page = index_page(&state.config);
     let router = groups::GROUPS
         .iter()
         .filter_map(|group| group.router(state.clone()))
         .fold(Router::new(), Router::merge)
+        .merge(docs::router(&state.config.product_name))
         .route(
             "/",
             axum::routing::get(move || {
@@ -39,14 +42,16 @@ pub fn app(state: AppState) -> Router {
     middleware::apply(router, &state.config)
 }
 
+fn escape_html(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
 /// The index page: static HTML (no script), the product name and where to go next.
 fn index_page(config: &Config) -> String {
-    let escape = |text: &str| {
-        text.replace('&', "&amp;")
-            .replace('<', "&lt;")
-            .replace('>', "&gt;")
-            .replace('"', "&quot;")
-    };
+    let escape = escape_html;
     let name = escape(&config.product_name);
     let outbox = match config.backend {
         latchkey::config::Backend::Local => format!(
@@ -65,6 +70,8 @@ fn index_page(config: &Config) -> String {
          <p>An authentication service: sign-up and sign-in (password, magic link, emailed code), \
          rotating sessions, TOTP, workspaces, API keys. This is the local server.</p>\
          <h2>Reference</h2><ul>\
+         <li><a href=\"/docs\">/docs</a>: the API reference, rendered (every route, \
+         its request and answers; try one from the page)</li>\
          <li><a href=\"/openapi.json\">/openapi.json</a>: the OpenAPI 3.1 document of every route</li>\
          <li><a href=\"/health\">/health</a>: each dependency checked; \
          <a href=\"/health/live\">/health/live</a>: liveness</li>\

@@ -366,22 +366,30 @@ async fn an_expired_magic_link_and_code_are_refused() {
         .assert_error(401, "invalid_code");
 }
 
+/// A new account asks for a magic link with `redirect_url` and opens it: the landing's answer
+/// and the account's email.
+async fn open_a_magic_link_asking_for(app: &TestApp, redirect_url: &str) -> (TestResponse, String) {
+    let email = unique_email();
+    sign_up(app, &email).await;
+    let answer = app
+        .post(
+            "/auth/magic-link",
+            &json!({ "email": email, "redirect_url": redirect_url }),
+        )
+        .await;
+    assert_eq!(answer.status, 200, "{}", answer.text);
+    let (link, _) = magic_link_and_code(app, &email).await;
+    (app.get(&path_of(app, &link)).await, email)
+}
+
 #[tokio::test]
 async fn a_magic_link_with_an_allowed_redirect_sets_cookies_and_redirects() {
     let app = TestApp::spawn_with(Backend::Embedded, |config| {
         config.redirect_allow_list = vec!["https://app.example.com/welcome".into()];
     })
     .await;
-    let email = unique_email();
-    sign_up(&app, &email).await;
-    app.post(
-        "/auth/magic-link",
-        &json!({ "email": email, "redirect_url": "https://app.example.com/welcome" }),
-    )
-    .await;
-    let (link, _) = magic_link_and_code(&app, &email).await;
 
-    let response = app.get(&path_of(&app, &link)).await;
+    let (response, _) = open_a_magic_link_asking_for(&app, "https://app.example.com/welcome").await;
 
     assert_eq!(response.status, 302, "{}", response.text);
     assert_eq!(
@@ -400,16 +408,9 @@ async fn a_magic_link_redirect_on_the_public_urls_origin_needs_no_allow_list() {
         config.redirect_allow_list = Vec::new();
     })
     .await;
-    let email = unique_email();
-    sign_up(&app, &email).await;
-    app.post(
-        "/auth/magic-link",
-        &json!({ "email": email, "redirect_url": "https://auth.example.com/welcome" }),
-    )
-    .await;
-    let (link, _) = magic_link_and_code(&app, &email).await;
 
-    let response = app.get(&path_of(&app, &link)).await;
+    let (response, _) =
+        open_a_magic_link_asking_for(&app, "https://auth.example.com/welcome").await;
 
     assert_eq!(response.status, 302, "{}", response.text);
     assert_eq!(
@@ -424,18 +425,9 @@ async fn a_redirect_off_the_allow_list_is_ignored() {
         config.redirect_allow_list = vec!["https://app.example.com/welcome".into()];
     })
     .await;
-    let email = unique_email();
-    sign_up(&app, &email).await;
-    let answer = app
-        .post(
-            "/auth/magic-link",
-            &json!({ "email": email, "redirect_url": "https://evil.example/welcome" }),
-        )
-        .await;
-    assert_eq!(answer.status, 200);
-    let (link, _) = magic_link_and_code(&app, &email).await;
 
-    let response = app.get(&path_of(&app, &link)).await;
+    let (response, email) =
+        open_a_magic_link_asking_for(&app, "https://evil.example/welcome").await;
 
     assert_signed_in(&response, &email);
     assert!(response.header("location").is_none());

@@ -245,6 +245,25 @@ async fn an_unreachable_server_answers_inbox_unreachable_within_the_timeout(back
     assert!(list(&app, &platform).await.is_empty());
 }
 
+/// Connects an IMAP inbox with the test servers' good settings (TLS from the first byte).
+async fn connect_to_the_test_servers(
+    app: &TestApp,
+    platform: &SignedIn,
+    servers: &MailServers,
+) -> TestResponse {
+    post(
+        app,
+        platform,
+        "/human/v0/auth/tokens",
+        &imap_body(
+            &unique_email("inbox"),
+            servers.imap(true),
+            servers.smtp(true),
+        ),
+    )
+    .await
+}
+
 async fn a_server_on_a_private_address_is_refused_outside_development(backend: Backend) {
     let servers = MailServers::get();
     let trusted = servers.clone();
@@ -257,17 +276,7 @@ async fn a_server_on_a_private_address_is_refused_outside_development(backend: B
     })
     .await;
     let platform = app.signed_up().await;
-    let refused = post(
-        &app,
-        &platform,
-        "/human/v0/auth/tokens",
-        &imap_body(
-            &unique_email("inbox"),
-            servers.imap(true),
-            servers.smtp(true),
-        ),
-    )
-    .await;
+    let refused = connect_to_the_test_servers(&app, &platform, &servers).await;
     refused.assert_error(400, "inbox_unreachable");
     assert_eq!(refused.json["field"], "imap");
     assert!(
@@ -283,17 +292,7 @@ async fn an_untrusted_certificate_is_unreachable_not_accepted(backend: Backend) 
     // No extra root: the throw-away certificate is just a stranger's self-signed one.
     let app = TestApp::spawn(backend).await;
     let platform = app.signed_up().await;
-    let refused = post(
-        &app,
-        &platform,
-        "/human/v0/auth/tokens",
-        &imap_body(
-            &unique_email("inbox"),
-            servers.imap(true),
-            servers.smtp(true),
-        ),
-    )
-    .await;
+    let refused = connect_to_the_test_servers(&app, &platform, &servers).await;
     refused.assert_error(400, "inbox_unreachable");
 }
 

@@ -16,15 +16,8 @@ tools_venv="$venv-sam"
 target=${CARGO_TARGET_DIR:-$root/target}
 runs=${RUNS:-5}
 budget=$((5 * 1024 * 1024))
-cargo_lambda_version=1.9.2
-
-if [ ! -x "$tools_venv/bin/python" ]; then
-  python3 -m venv "$tools_venv"
-fi
-if ! "$tools_venv/bin/pip" show cargo-lambda 2>/dev/null | grep -qx "Version: $cargo_lambda_version"; then
-  "$tools_venv/bin/pip" install --disable-pip-version-check -q "cargo-lambda==$cargo_lambda_version"
-fi
-export PATH="$tools_venv/bin:$PATH"
+# shellcheck source=scripts/cargo-lambda-env.sh
+. scripts/cargo-lambda-env.sh
 
 # Every function crate but the local server: its package and binary names.
 bins=()
